@@ -1,0 +1,106 @@
+"""The tool contract: what every analysis tool declares and how it is called.
+
+A tool knows nothing of HTTP or of the engine. It reads its inputs, reports progress through the
+context it is given, logs with standard ``logging``, writes files only through
+``ctx.artifact(name)`` and returns a JSON-able result. The engine runs it in a child process; a
+notebook or a test can run it directly with :class:`DirectoryContext`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from abc import ABC, abstractmethod
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+
+_ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class InputKind(StrEnum):
+    """What a tool reads: an openpilot log (file, segment, route, list), a CSV file, or nothing."""
+
+    LOG = "log"
+    CSV = "csv"
+    NONE = "none"
+
+
+class ToolParams(BaseModel):
+    """Base of every tool's ``Params``: unknown keys are errors, CLI strings are coerced."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+@runtime_checkable
+class ToolContext(Protocol):
+    """What a running tool may touch besides its inputs."""
+
+    run_id: str
+    artifacts_dir: Path
+
+    def progress(self, percent: float, message: str = "") -> None:
+        """Report 0-100 progress with a short message a person can read."""
+
+    def artifact(self, name: str) -> Path:
+        """The path to write the artifact ``name`` to, inside the run's artifact folder."""
+
+
+def check_artifact_name(name: str) -> str:
+    """Artifact names are plain file names, so no artifact can escape its run folder."""
+    if not _ARTIFACT_NAME.match(name) or name in {".", ".."}:
+        raise ValueError(f"invalid artifact name {name!r}: use letters, digits, '.', '_' or '-'")
+    return name
+
+
+class Tool(ABC):
+    """An analysis tool. Subclasses set the class attributes and implement :meth:`run`."""
+
+    id: ClassVar[str]
+    name: ClassVar[str]
+    description: ClassVar[str]
+    category: ClassVar[str] = "analysis"
+    version: ClassVar[str] = "1.0.0"
+    input_kind: ClassVar[InputKind] = InputKind.LOG
+    Params: ClassVar[type[ToolParams]] = ToolParams
+
+    @abstractmethod
+    def run(self, inputs: list[Path], params: Any, ctx: ToolContext) -> dict[str, Any]:
+        """Analyse ``inputs`` (already resolved and allowed) with validated ``params``."""
+
+    @classmethod
+    def params_schema(cls) -> dict[str, Any]:
+        return cls.Params.model_json_schema()
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """The public description used by capabilities, the CLI and the notebook forms."""
+        return {
+            "id": cls.id,
+            "name": cls.name,
+            "description": cls.description,
+            "category": cls.category,
+            "version": cls.version,
+            "input": str(cls.input_kind),
+            "params_schema": cls.params_schema(),
+        }
+
+
+class DirectoryContext:
+    """Run a tool directly (notebook, test, benchmark): artifacts go into a folder, progress is logged."""
+
+    def __init__(self, artifacts_dir: str | Path, run_id: str = "direct") -> None:
+        self.run_id = run_id
+        self.artifacts_dir = Path(artifacts_dir)
+        self.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        self.progress_log: list[tuple[float, str]] = []
+        self._log = logging.getLogger("jupyter_cts.tools")
+
+    def progress(self, percent: float, message: str = "") -> None:
+        self.progress_log.append((float(percent), message))
+        self._log.debug("progress %.0f%% %s", percent, message)
+
+    def artifact(self, name: str) -> Path:
+        return self.artifacts_dir / check_artifact_name(name)
