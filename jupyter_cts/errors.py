@@ -60,3 +60,11 @@ class RunStateError(CTSError):
 
 class QueueFullError(CTSError):
     """``max_queued_runs`` runs are already waiting."""
+
+
+class DbcError(CTSError):
+    """A DBC file cannot be parsed, or a packed value does not fit its signal."""
+
+
+class DbcLookupError(DbcError, LookupError):
+    """No DBC, message or signal has this name; the message lists the closest matches."""
