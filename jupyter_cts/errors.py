@@ -42,6 +42,17 @@ class ValidationError(CTSError):
         super().__init__(message)
 
 
+class InputError(ValidationError):
+    """An input path is missing or holds no openpilot log (no rlog/qlog file, segment or route folder).
+
+    A ``ValidationError`` so every door reports it like any other bad input (``loc`` ``input.value``).
+    """
+
+    def __init__(self, message: str, path: str | Path | None = None) -> None:
+        self.path = None if path is None else str(path)
+        super().__init__(message, [{"loc": ["input", "value"], "msg": message, "type": "input_error"}])
+
+
 class InputNotAllowedError(CTSError):
     """An input path resolves outside ``root_dir`` and the configured ``allowed_input_dirs``."""
 
