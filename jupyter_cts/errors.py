@@ -79,3 +79,15 @@ class DbcError(CTSError):
 
 class DbcLookupError(DbcError, LookupError):
     """No DBC, message or signal has this name; the message lists the closest matches."""
+
+
+class UnknownUploadError(CTSError, LookupError):
+    """No finished upload has this id (it never existed, was aborted, or was removed by retention)."""
+
+
+class UploadTooLargeError(CTSError):
+    """An upload grew past ``max_upload_bytes``; the partial file has been deleted."""
+
+
+class UnknownArtifactError(CTSError, LookupError):
+    """A run has no artifact with this name."""
