@@ -72,7 +72,11 @@ class LogWriter:
         if self.compression == "zst":
             # One frame over the whole log, so its header records the content size: openpilot's
             # LogReader calls zstandard.decompress(), which refuses frames without it.
-            self._file.write(zstandard.ZstdCompressor(level=self.level).compress(b"".join(self._pending)))
+            self._file.write(
+                zstandard.ZstdCompressor(level=self.level, write_checksum=True).compress(
+                    b"".join(self._pending)
+                )
+            )
             self._pending.clear()
         self._flush()
         if self._compressor is not None:

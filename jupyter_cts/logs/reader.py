@@ -1,0 +1,244 @@
+"""Read logs into columns: ``read_can`` for CAN frames, ``read_log`` for CAN plus carState and metadata.
+
+CAN frames come from the numpy wire decoder (``wire.py``); the few other events a tool needs
+(carState at 100 Hz, initData, carParams) are decoded with pycapnp, but only those: the wire pass
+already knows every event's type and place.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jupyter_cts.errors import LogFormatError
+from jupyter_cts.logs.decompress import decompress_file
+from jupyter_cts.logs.schema import EVENT, Event
+from jupyter_cts.logs.source import PathLike, SegmentFile, resolve_segments
+from jupyter_cts.logs.table import CanTable, Series
+from jupyter_cts.logs.wire import WireEvents, decode_events
+
+Input = PathLike | Iterable[PathLike]
+
+CAR_STATE_FIELDS: dict[str, type] = {
+    "v_ego": np.float32,
+    "v_ego_raw": np.float32,
+    "cruise_enabled": np.bool_,
+    "cruise_available": np.bool_,
+    "cruise_speed": np.float32,
+    "left_blinker": np.bool_,
+    "right_blinker": np.bool_,
+    "brake_pressed": np.bool_,
+    "gas_pressed": np.bool_,
+    "standstill": np.bool_,
+}
+
+
+@dataclass(frozen=True)
+class LogMetadata:
+    """What the log says about the car and the software; ``None`` when it was not logged."""
+
+    car_fingerprint: str | None = None
+    brand: str | None = None
+    car_vin: str | None = None
+    dongle_id: str | None = None
+    version: str | None = None
+    git_commit: str | None = None
+    wall_time_ns: int | None = None
+
+    def merged(self, other: LogMetadata) -> LogMetadata:
+        """Fields already known win; the gaps are filled from ``other`` (a later segment)."""
+        return LogMetadata(**{k: v if v is not None else getattr(other, k) for k, v in vars(self).items()})
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    """One file of the input: where it is, which segment it is, and what it held."""
+
+    path: Path
+    number: int | None
+    start_t_ns: int | None  # first and last logMonoTime; None when the file held no event
+    end_t_ns: int | None
+    n_events: int
+    n_can_frames: int
+    route: str | None = None
+    kind: str = "unknown"
+
+
+@dataclass
+class LogData:
+    """Everything a tool reads from an input. Times: ``t_s = (t_ns - first_t_ns) / 1e9``."""
+
+    can: CanTable
+    car_state: Series
+    metadata: LogMetadata
+    segments: list[SegmentInfo]
+    first_t_ns: int | None  # earliest logMonoTime of the input, the zero of every t_s
+    warnings: list[str] = field(default_factory=list)
+    damage: LogFormatError | None = None  # the first damage met while salvaging
+    n_events: int = 0
+
+    def t_s(self, t_ns: np.ndarray) -> np.ndarray:
+        """Seconds since the input's first event, as float64."""
+        first = 0 if self.first_t_ns is None else self.first_t_ns
+        return (t_ns.astype(np.int64) - np.int64(first)) / 1e9
+
+
+class SalvageWarning(UserWarning):
+    """``read_can(..., salvage=True)`` met damage and returned only the frames before it."""
+
+
+def read_can(path_or_paths: Input, *, salvage: bool = False) -> CanTable:
+    """Every CAN frame of the input, in log order (``can`` events only, echoes kept as src >= 128).
+
+    With ``salvage``, damage keeps the frames before it and is reported as a ``SalvageWarning``.
+    """
+    tables = []
+    for seg in resolve_segments(path_or_paths):
+        _, events = _decode(seg, salvage)
+        for message in events.warnings:
+            warnings.warn(message, SalvageWarning, stacklevel=2)
+        tables.append(events.can)
+    return tables[0] if len(tables) == 1 else CanTable.concat(tables)
+
+
+def read_log(path_or_paths: Input, *, salvage: bool = False) -> LogData:
+    """CAN frames, carState, metadata and segment boundaries of the whole input."""
+    return _combine(list(iter_segments(path_or_paths, salvage=salvage)))
+
+
+def iter_segments(path_or_paths: Input, *, salvage: bool = False) -> Iterator[LogData]:
+    """One ``LogData`` per file, read only when asked for: memory stays flat over a long route.
+
+    Each part's ``first_t_ns`` is its own; for route-wide ``t_s`` use the first part's.
+    With ``salvage``, damage in one file keeps that file's events before it and reading goes on
+    with the next file.
+    """
+    for seg in resolve_segments(path_or_paths):
+        yield _read_segment(seg, salvage)
+
+
+def _decode(seg: SegmentFile, salvage: bool) -> tuple[bytes, WireEvents]:
+    raw = decompress_file(seg.path, salvage=salvage)
+    events = decode_events(raw.data, seg.path, salvage=salvage)
+    if raw.damage is not None:
+        # The compressed stream broke first; where the event stream stops is only its consequence.
+        events.damage = raw.damage
+    if events.damage is not None:
+        events.warnings.insert(0, f"salvaged the events before the damage: {events.damage}")
+    return raw.data, events
+
+
+def _read_segment(seg: SegmentFile, salvage: bool) -> LogData:
+    raw, events = _decode(seg, salvage)
+    data = memoryview(raw)
+    n = len(events)
+    info = SegmentInfo(
+        path=seg.path,
+        number=seg.number,
+        start_t_ns=int(events.t_ns.min()) if n else None,
+        end_t_ns=int(events.t_ns.max()) if n else None,
+        n_events=n,
+        n_can_frames=len(events.can),
+        route=seg.route,
+        kind=seg.kind,
+    )
+    return LogData(
+        can=events.can,
+        car_state=_car_state(data, events),
+        metadata=_metadata(data, events),
+        segments=[info],
+        first_t_ns=info.start_t_ns,
+        warnings=events.warnings,
+        damage=events.damage,
+        n_events=n,
+    )
+
+
+def _events_of(data: memoryview, events: WireEvents, which: int) -> Iterator[Any]:
+    """pycapnp readers of every event of one type, in log order."""
+    for i in np.flatnonzero(events.which == which).tolist():
+        with Event.from_bytes(data[int(events.start[i]) : int(events.end[i])]) as ev:
+            yield ev
+
+
+def _car_state(data: memoryview, events: WireEvents) -> Series:
+    idx = np.flatnonzero(events.which == EVENT.car_state)
+    cols: dict[str, list[Any]] = {name: [] for name in CAR_STATE_FIELDS}
+    for ev in _events_of(data, events, EVENT.car_state):
+        cs = ev.carState
+        cruise = cs.cruiseState
+        cols["v_ego"].append(cs.vEgo)
+        cols["v_ego_raw"].append(cs.vEgoRaw)
+        cols["cruise_enabled"].append(cruise.enabled)
+        cols["cruise_available"].append(cruise.available)
+        cols["cruise_speed"].append(cruise.speed)
+        cols["left_blinker"].append(cs.leftBlinker)
+        cols["right_blinker"].append(cs.rightBlinker)
+        cols["brake_pressed"].append(cs.brakePressed)
+        cols["gas_pressed"].append(cs.gasPressed)
+        cols["standstill"].append(cs.standstill)
+    return Series(
+        events.t_ns[idx].astype(np.uint64),
+        {name: np.asarray(cols[name], dtype) for name, dtype in CAR_STATE_FIELDS.items()},
+    )
+
+
+def _text(value: Any) -> str | None:
+    return str(value) or None
+
+
+def _metadata(data: memoryview, events: WireEvents) -> LogMetadata:
+    """From the first initData and the first carParams of the segment."""
+    meta = LogMetadata()
+    for ev in _events_of(data, events, EVENT.init_data):
+        init = ev.initData
+        meta = LogMetadata(
+            dongle_id=_text(init.dongleId),
+            version=_text(init.version),
+            git_commit=_text(init.gitCommit),
+            wall_time_ns=int(init.wallTimeNanos) or None,
+        )
+        break
+    for ev in _events_of(data, events, EVENT.car_params):
+        params = ev.carParams
+        meta = meta.merged(
+            LogMetadata(
+                car_fingerprint=_text(params.carFingerprint),
+                brand=_text(params.brand),
+                car_vin=_text(params.carVin),
+            )
+        )
+        break
+    return meta
+
+
+def _combine(parts: list[LogData]) -> LogData:
+    if not parts:
+        return LogData(CanTable.empty(), Series.concat([]), LogMetadata(), [], None)
+    meta = LogMetadata()
+    for part in parts:
+        meta = meta.merged(part.metadata)
+    firsts = [p.first_t_ns for p in parts if p.first_t_ns is not None]
+    return LogData(
+        can=CanTable.concat([p.can for p in parts]),
+        car_state=_concat_series([p.car_state for p in parts]),
+        metadata=meta,
+        segments=[s for p in parts for s in p.segments],
+        first_t_ns=min(firsts) if firsts else None,
+        warnings=[w for p in parts for w in p.warnings],
+        damage=next((p.damage for p in parts if p.damage is not None), None),
+        n_events=sum(p.n_events for p in parts),
+    )
+
+
+def _concat_series(parts: list[Series]) -> Series:
+    """Like ``Series.concat``, but an input without carState still has every (empty) field."""
+    joined = Series.concat(parts)
+    if joined.fields:
+        return joined
+    return Series(np.zeros(0, np.uint64), {n: np.zeros(0, d) for n, d in CAR_STATE_FIELDS.items()})
