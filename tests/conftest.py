@@ -1,3 +1,3 @@
 """Root test configuration: pytest-jupyter's server fixtures, and shared generated drives."""
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+pytest_plugins = ["pytest_jupyter.jupyter_server", "cli_harness"]
