@@ -1,0 +1,145 @@
+"""cruise-control-analyzer: the flagship tool, wired from its parts.
+
+plan (choose the DBC) -> analyze_segment per file -> combine -> artifacts (result.json,
+report.html, speed_timeline.png, CSV/JSON exports).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from jupyter_cts.can.dbc import Dbc, load_dbc
+from jupyter_cts.can.fingerprints import dbc_for_fingerprint
+from jupyter_cts.errors import DbcLookupError, ToolError
+from jupyter_cts.logs.reader import read_log
+from jupyter_cts.logs.source import resolve_segments
+from jupyter_cts.tools.base import InputKind, ToolContext
+from jupyter_cts.tools.cruise_control.combine import Analysis, combine
+from jupyter_cts.tools.cruise_control.params import CruiseControlParams
+from jupyter_cts.tools.cruise_control.segment import SegmentPartial, analyze_segment
+from jupyter_cts.tools.exports import run_metadata, write_json, write_table
+from jupyter_cts.tools.segmented import Plan, SegmentedTool, SegmentTask
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DBC = "subaru_global_2017"
+
+COLUMNS: dict[str, list[str]] = {
+    "timeline": ["t_s", "log_mono_time", "event", "value", "speed_mph", "detail"],
+    "candidates": [
+        "rank", "address_hex", "bus", "g", "lsb_label", "msb_label", "signal", "score", "score_marker",
+        "score_engaged", "toggles", "rises", "falls", "flips_in_windows", "windows_hit", "flips_engaged",
+        "engaged_edges_hit",
+    ],
+    "edges": [
+        "t_s", "log_mono_time", "address_hex", "bus", "g", "lsb_label", "msb_label", "signal", "role", "edge",
+        "speed_mph",
+    ],
+    "marker_windows": [
+        "index", "start_s", "end_s", "window_start_s", "window_end_s", "duration_s", "partial",
+        "start_log_mono_time", "end_log_mono_time", "top_bits",
+    ],
+    "engaged_intervals": [
+        "start_s", "end_s", "duration_s", "open", "start_log_mono_time", "end_log_mono_time",
+        "speed_mph_at_start", "set_speed_at_start",
+    ],
+}  # fmt: skip
+
+
+def choose_dbc(params: CruiseControlParams, fingerprint: str | None) -> tuple[Dbc, str, list[str]]:
+    """The DBC to decode with, why, and any warning a person should see about that choice."""
+    warnings: list[str] = []
+    if params.dbc:
+        try:
+            return load_dbc(params.dbc), "from the dbc parameter", warnings
+        except DbcLookupError as err:
+            raise ToolError(f"dbc parameter: {err}") from None
+    name = dbc_for_fingerprint(fingerprint)
+    if name is not None:
+        return load_dbc(name), f"chosen from car fingerprint {fingerprint}", warnings
+    if fingerprint:
+        warnings.append(
+            f"car fingerprint {fingerprint} is not a Subaru this tool knows: decoding with {DEFAULT_DBC} anyway "
+            "(set the dbc parameter if the car needs another DBC)"
+        )
+        return load_dbc(DEFAULT_DBC), f"default; fingerprint {fingerprint} unknown", warnings
+    warnings.append(f"the log names no car (no carParams event): decoding with {DEFAULT_DBC}")
+    return load_dbc(DEFAULT_DBC), "default; no car fingerprint logged", warnings
+
+
+class CruiseControlAnalyzer(SegmentedTool):
+    """Subaru cruise control: speed band, Set/Resume presses, engaged spans, marker windows, bit candidates."""
+
+    id = "cruise-control-analyzer"
+    name = "Cruise control analyzer"
+    description = (
+        "Finds when a Subaru drive was in a target speed band, every Set/Resume press and cruise engagement, "
+        "blinker-marked windows, and ranks the CAN bits that change with them."
+    )
+    category = "analysis"
+    version = "1.0.0"
+    input_kind = InputKind.LOG
+    Params = CruiseControlParams
+
+    def plan(self, inputs: list[Path], params: CruiseControlParams) -> Plan:
+        segments = resolve_segments(inputs)
+        tasks = [SegmentTask(i, str(seg.path), seg.number) for i, seg in enumerate(segments)]
+        fingerprint = None
+        if not params.dbc:
+            # the car is named in carParams, logged at the start of the drive: the first file tells
+            fingerprint = read_log(segments[0].path, salvage=params.salvage).metadata.car_fingerprint
+        dbc, reason, warnings = choose_dbc(params, fingerprint)
+        log.info("decoding with DBC %s (%s)", dbc.name, reason)
+        return Plan(tasks, {"dbc": dbc.source if params.dbc and Path(params.dbc).is_file() else dbc.name,
+                            "dbc_reason": reason, "warnings": warnings, "fingerprint": fingerprint})  # fmt: skip
+
+    @classmethod
+    def analyze_segment(cls, task: SegmentTask, params: CruiseControlParams, shared: dict[str, Any]) -> SegmentPartial:
+        return analyze_segment(task.path, params, load_dbc(shared["dbc"]), index=task.index, number=task.number)
+
+    def combine(
+        self, partials: list[SegmentPartial], plan: Plan, params: CruiseControlParams, ctx: ToolContext
+    ) -> dict[str, Any]:
+        dbc = load_dbc(plan.shared["dbc"])
+        analysis = combine(partials, params, dbc, dbc_reason=plan.shared["dbc_reason"], warnings=plan.shared["warnings"])
+        fp = analysis.result["input"]["car_fingerprint"]
+        if not params.dbc and plan.shared.get("fingerprint") is None and dbc_for_fingerprint(fp) not in (None, dbc.name):
+            analysis.result["warnings"].append(
+                f"car fingerprint {fp} appears only after the first file and maps to {dbc_for_fingerprint(fp)}; "
+                f"the drive was decoded with {dbc.name} (set the dbc parameter to choose)"
+            )
+        meta = run_metadata(
+            self,
+            params,
+            ctx,
+            input_sha256=analysis.result["metadata"]["input_sha256"],
+            input_files=analysis.result["metadata"]["input_files"],
+            dbc=dbc.name,
+        )
+        analysis.result["metadata"] = meta
+        ctx.progress(90, "writing the report")
+        write_artifacts(analysis, params, ctx, meta)
+        return analysis.result
+
+
+def write_artifacts(analysis: Analysis, params: CruiseControlParams, ctx: ToolContext, meta: dict[str, Any]) -> None:
+    """Every file of the SPEC's artifact list, into the run's artifact folder only."""
+    from jupyter_cts.tools.cruise_control.plot import render_speed_timeline
+    from jupyter_cts.tools.cruise_control.report import render_report
+
+    r = analysis.result
+    tables: dict[str, list[dict[str, Any]]] = {
+        "timeline": analysis.timeline,
+        "candidates": analysis.candidates,
+        "edges": analysis.edges,
+        "marker_windows": r["marker_windows"],
+        "engaged_intervals": r["cruise"]["engaged_intervals"],
+    }
+    if params.export_csv or params.export_json:
+        for stem, rows in tables.items():
+            write_table(ctx, stem, COLUMNS[stem], rows, meta, as_csv=params.export_csv, as_json=params.export_json)
+    png = render_speed_timeline(analysis, params, ctx.artifact("speed_timeline.png"))
+    write_json(ctx, "result.json", r)
+    render_report(r, png, ctx.artifact("report.html"))
