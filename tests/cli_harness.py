@@ -56,7 +56,7 @@ class Server:
 
     def env(self, **extra: str) -> dict[str, str]:
         """The environment of a shell where ``CTS_URL``/``CTS_TOKEN`` point at this server."""
-        return clean_env(self.runtime_dir, CTS_URL=self.url, CTS_TOKEN=self.token, **extra)
+        return clean_env(self.runtime_dir, **{"CTS_URL": self.url, "CTS_TOKEN": self.token, **extra})
 
     def get_run(self, run_id: str) -> dict:
         """The run as the server reports it, read with plain HTTP (not through the code under test)."""

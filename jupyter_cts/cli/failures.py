@@ -54,6 +54,11 @@ def _api_failure(exc: CTSAPIError, out: Output) -> ExitCode:
         out.error(f"the server refused the request ({exc.status} {reason}):")
         for line in exc.field_lines():
             out.info(f"  {line}")
+    elif exc.status >= 500:
+        out.error(
+            f"the server failed: {exc.method or 'the request'} {exc.url or ''} answered {exc.status} "
+            f"({exc.message}). Try again; the server's log has the details."
+        )
     else:
         out.error(exc.message)
     return ExitCode.SERVER if exc.status >= 500 else ExitCode.USAGE

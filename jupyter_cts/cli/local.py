@@ -3,7 +3,8 @@
 Runs are stored in a folder of their own (``CTS_LOCAL_DATA_DIR``, default
 ``<jupyter data dir>/cts-local``), never in a server's store: a local engine starting up would
 otherwise "recover" a live server's running runs as interrupted. Inputs are the user's own files,
-so any readable path is accepted; relative paths are relative to the current folder.
+so any readable path is accepted (the engine's ``run_local`` allows ``/``); relative paths are
+relative to the current folder.
 """
 
 from __future__ import annotations
@@ -57,12 +58,10 @@ def run_locally(
         known = ", ".join(sorted(t.id for t in registry.tools())) or "none"
         raise UnknownToolError(f"there is no tool {tool_id!r}; the installed tools are: {known}") from None
     values = parse_params(param_pairs, tool.params_schema())
-    paths = [Path(p).expanduser().absolute() for p in inputs]
-    root = _common_folder(paths)
     request = RunRequest(
         tool_id=tool_id,
         params=values,
-        input=_input(paths),
+        input=_input([os.path.expanduser(p) for p in inputs]),
         name=name,
         timeout_s=timeout_s,
     )
@@ -80,7 +79,9 @@ def run_locally(
 
     out.info(f"running {tool_id} locally (runs are kept in {data_dir})")
     try:
-        final = run_local(request, data_dir=data_dir, root_dir=root, on_event=on_event)
+        final = run_local(
+            request, data_dir=data_dir, root_dir=Path.cwd(), on_event=on_event, registry=registry
+        )
     except KeyboardInterrupt:
         raise Interrupted(
             "interrupted: the local run was stopped (local runs end with the cts process)"
@@ -100,19 +101,10 @@ def run_locally(
     return code if isinstance(code, int) else ExitCode.OK
 
 
-def _input(paths: list[Path]) -> RunInput | None:
+def _input(paths: list[str]) -> RunInput | None:
     if not paths:
         return None
-    value: str | list[str] = str(paths[0]) if len(paths) == 1 else [str(p) for p in paths]
-    return RunInput(type="path", value=value)
-
-
-def _common_folder(paths: list[Path]) -> Path:
-    """The engine confines inputs to a root folder: locally that is simply the folder holding them all."""
-    if not paths:
-        return Path.cwd()
-    folders = [p if p.is_dir() else p.parent for p in paths]
-    return Path(os.path.commonpath([str(f) for f in folders]))
+    return RunInput(type="path", value=paths[0] if len(paths) == 1 else paths)
 
 
 def _copy_artifacts(source: Path, dest: Path, out: Output) -> None:

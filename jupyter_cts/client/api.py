@@ -189,17 +189,15 @@ def check(response: httpx.Response, call_or_path: Call[Any] | str, *, expect_jso
 
 
 def _is_auth_refusal(response: httpx.Response, is_json: bool) -> bool:
-    """Jupyter's own 403s (no or bad token, not authorized, XSRF) versus the API's "input not allowed"."""
-    if not is_json:
-        return True
-    body = _safe_json(response)
+    """Jupyter's 403s (no or bad token, not authorized, XSRF) versus the API's own "input not allowed".
+
+    The API marks its refusal with the reason ``Input Not Allowed`` (or per-field ``errors``); every
+    other 403 is about who is asking.
+    """
+    body = _safe_json(response) if is_json else None
     if not isinstance(body, dict):
         return True
-    message = str(body.get("message") or "")
-    if body.get("errors") or body.get("reason") == "Input Not Allowed":
-        return False
-    lowered = message.lower()
-    return message in {"", "Forbidden"} or "not authorized" in lowered or "xsrf" in lowered
+    return not (body.get("errors") or body.get("reason") == "Input Not Allowed")
 
 
 def _api_error(response: httpx.Response, subject: str, is_json: bool) -> CTSAPIError:
@@ -212,7 +210,12 @@ def _api_error(response: httpx.Response, subject: str, is_json: bool) -> CTSAPIE
     else:
         message = f"the server answered {status} {response.reason_phrase}: {response.text[:200].strip()}"
         reason, errors = None, []
-    kwargs: dict[str, Any] = {"reason": reason, "errors": errors, "url": str(response.request.url)}
+    kwargs: dict[str, Any] = {
+        "reason": reason,
+        "errors": errors,
+        "url": str(response.request.url),
+        "method": response.request.method,
+    }
     if status == 422 or (status == 400 and errors):
         return CTSValidationError(status, message, **kwargs)
     if status == 404:

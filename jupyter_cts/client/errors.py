@@ -52,8 +52,10 @@ class CTSAPIError(CTSClientError):
         reason: str | None = None,
         errors: list[dict[str, Any]] | None = None,
         url: str | None = None,
+        method: str | None = None,
     ) -> None:
         self.status = status
+        self.method = method
         self.message = message
         self.reason = reason
         self.errors = errors or []
