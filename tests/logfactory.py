@@ -47,11 +47,12 @@ def write_drive(
     frames_per_event: int = 6,
     echoes: bool = True,
     car_fingerprint: str | None = "SUBARU_OUTBACK",
+    level: int | None = None,
 ) -> Drive:
     """A small drive at 100 Hz: initData, carParams, can (with echoes), carState, sendcan and filler."""
     rng = random.Random(seed)
     drive = Drive(Path(path))
-    with LogWriter(path, compression) as w:
+    with LogWriter(path, compression, level=level) as w:
         w.init_data(
             t0_ns,
             dongle_id=f"dongle{seed}",

@@ -21,10 +21,8 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 BZIP2_MAGIC = b"BZh"
 Container = Literal["zstd", "bzip2", "raw"]
 
-# Streaming only runs when the one-shot path cannot (unknown content size, damage): big chunks
-# keep it fast, then a damaged file is re-read in small chunks to place the damage precisely.
+# Streaming only runs when the one-shot path cannot (unknown content size, bzip2, damage).
 _CHUNK = 1 << 16
-_FINE_CHUNK = 256
 
 
 @dataclass
@@ -55,12 +53,12 @@ def decompress_file(path: str | Path, *, salvage: bool = False) -> Decompressed:
         data = _zstd_one_shot(raw)
         if data is not None:
             return Decompressed(data, container)
-        result = _stream(path, raw, _zstd_frames, _CHUNK)
-    else:
-        result = _stream(path, raw, _bzip2_streams, _CHUNK)
+    decoder = _zstd_frames if container == "zstd" else _bzip2_streams
+    result = _stream(path, raw, decoder, fine_from=len(raw))
     if result.damage is not None:
-        # Re-read in small chunks: more of the good data survives and the offset is closer.
-        result = _stream(path, raw, _zstd_frames if container == "zstd" else _bzip2_streams, _FINE_CHUNK)
+        # A decoder that fails drops the output of the call that failed: read again, byte by byte
+        # from the chunk that failed, so all the good data survives and the offset is exact.
+        result = _stream(path, raw, decoder, fine_from=result.damage.offset)
         if not salvage:
             raise result.damage
     result.container = container
@@ -88,11 +86,11 @@ class _Damage(Exception):
 Decoder = Callable[[bytes, int], Iterator[bytes]]
 
 
-def _stream(path: str | Path, raw: bytes, decoder: Decoder, chunk: int) -> Decompressed:
+def _stream(path: str | Path, raw: bytes, decoder: Decoder, *, fine_from: int) -> Decompressed:
     pieces: list[bytes] = []
     damage = None
     try:
-        for piece in decoder(raw, chunk):
+        for piece in decoder(raw, fine_from):
             pieces.append(piece)
     except _Damage as err:
         damage = LogFormatError(path, err.offset, err.reason, in_compressed=True)
@@ -101,13 +99,16 @@ def _stream(path: str | Path, raw: bytes, decoder: Decoder, chunk: int) -> Decom
 
 def _frames(
     raw: bytes,
-    chunk: int,
+    fine_from: int,
     new: Callable[[], Any],
     errors: tuple[type[Exception], ...],
     magic: bytes,
     name: str,
 ) -> Iterator[bytes]:
-    """Decode back-to-back frames (zstd) or streams (bzip2), yielding output as it comes."""
+    """Decode back-to-back frames (zstd) or streams (bzip2), yielding output as it comes.
+
+    Input goes in chunks of ``_CHUNK`` bytes up to ``fine_from``, one byte at a time after it.
+    """
     pos = 0
     while pos < len(raw):
         if not raw.startswith(magic, pos):
@@ -116,24 +117,34 @@ def _frames(
         start = pos
         while not obj.eof:
             if pos >= len(raw):
-                raise _Damage(len(raw), f"the {name} stream ends in the middle of a frame (file truncated?)")
-            piece = raw[pos : pos + chunk]
+                raise _Damage(len(raw), f"the {name} stream ends inside a frame (file truncated?)")
+            end = pos + 1 if pos >= fine_from else min(pos + _CHUNK, fine_from)
+            piece = raw[pos:end]
             try:
                 out = obj.decompress(piece)
             except errors as err:
-                raise _Damage(pos, f"corrupt {name} data ({err})") from err
+                raise _Damage(pos, _reason(name, err)) from err
             if out:
                 yield out
-            pos += len(piece)
+            pos = end
         pos -= len(obj.unused_data)
         if pos <= start:  # a decoder that consumed nothing would loop forever
             raise _Damage(start, f"empty {name} frame")
 
 
-def _zstd_frames(raw: bytes, chunk: int) -> Iterator[bytes]:
+def _reason(name: str, err: Exception) -> str:
+    if "checksum" in str(err):
+        return (
+            f"{name} checksum mismatch at the end of a frame ({err}): data anywhere in that frame may "
+            "be corrupt"
+        )
+    return f"corrupt {name} data ({err})"
+
+
+def _zstd_frames(raw: bytes, fine_from: int) -> Iterator[bytes]:
     dctx = zstandard.ZstdDecompressor()
-    return _frames(raw, chunk, dctx.decompressobj, (zstandard.ZstdError,), ZSTD_MAGIC, "zstd")
+    return _frames(raw, fine_from, dctx.decompressobj, (zstandard.ZstdError,), ZSTD_MAGIC, "zstd")
 
 
-def _bzip2_streams(raw: bytes, chunk: int) -> Iterator[bytes]:
-    return _frames(raw, chunk, bz2.BZ2Decompressor, (OSError, EOFError, ValueError), BZIP2_MAGIC, "bzip2")
+def _bzip2_streams(raw: bytes, fine_from: int) -> Iterator[bytes]:
+    return _frames(raw, fine_from, bz2.BZ2Decompressor, (OSError, EOFError, ValueError), BZIP2_MAGIC, "bzip2")

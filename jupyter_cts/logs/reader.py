@@ -8,16 +8,18 @@ already knows every event's type and place.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import capnp
 import numpy as np
 
 from jupyter_cts.errors import LogFormatError
 from jupyter_cts.logs.decompress import decompress_file
-from jupyter_cts.logs.schema import EVENT, Event
+from jupyter_cts.logs.pointers import MessageView, PointerError
+from jupyter_cts.logs.schema import CAR_PARAMS, EVENT, INIT_DATA, Event, TextFields
 from jupyter_cts.logs.source import PathLike, SegmentFile, resolve_segments
 from jupyter_cts.logs.table import CanTable, Series
 from jupyter_cts.logs.wire import WireEvents, decode_events
@@ -135,7 +137,22 @@ def _decode(seg: SegmentFile, salvage: bool) -> tuple[bytes, WireEvents]:
 
 def _read_segment(seg: SegmentFile, salvage: bool) -> LogData:
     raw, events = _decode(seg, salvage)
-    data = memoryview(raw)
+    damage = None
+    while True:
+        try:
+            car_state, metadata = _car_state(raw, events), _metadata(raw, events)
+            break
+        except _EventDamage as err:
+            # The wire pass reads CAN lists only; pycapnp found a carState/initData/carParams broken.
+            # Cut there and look again: an earlier event of another type may be broken too.
+            cut = int(events.start[err.index])
+            damage = LogFormatError(seg.path, cut if err.offset is None else err.offset, err.reason)
+            events = decode_events(raw[:cut], seg.path, salvage=True)
+    if damage is not None:
+        if not salvage:
+            raise damage
+        events.damage = damage
+        events.warnings.insert(0, f"salvaged the events before the damage: {damage}")
     n = len(events)
     info = SegmentInfo(
         path=seg.path,
@@ -149,8 +166,8 @@ def _read_segment(seg: SegmentFile, salvage: bool) -> LogData:
     )
     return LogData(
         can=events.can,
-        car_state=_car_state(data, events),
-        metadata=_metadata(data, events),
+        car_state=car_state,
+        metadata=metadata,
         segments=[info],
         first_t_ns=info.start_t_ns,
         warnings=events.warnings,
@@ -159,62 +176,86 @@ def _read_segment(seg: SegmentFile, salvage: bool) -> LogData:
     )
 
 
-def _events_of(data: memoryview, events: WireEvents, which: int) -> Iterator[Any]:
-    """pycapnp readers of every event of one type, in log order."""
+class _EventDamage(Exception):
+    def __init__(self, index: int, reason: str, offset: int | None = None) -> None:
+        self.index = index  # the event, where the stream is cut
+        self.reason = reason
+        self.offset = offset  # the bad pointer, when known
+
+
+def _events_of(raw: bytes, events: WireEvents, which: int) -> Iterator[tuple[int, Any]]:
+    """(index, pycapnp reader) of every event of one type, in log order."""
+    data = memoryview(raw)
     for i in np.flatnonzero(events.which == which).tolist():
         with Event.from_bytes(data[int(events.start[i]) : int(events.end[i])]) as ev:
-            yield ev
+            yield i, ev
 
 
-def _car_state(data: memoryview, events: WireEvents) -> Series:
+def _fields(index: int, read: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...]:
+    """Run ``read`` on one event; a damaged event becomes ``_EventDamage`` naming it."""
+    try:
+        return read()
+    except (capnp.KjException, UnicodeDecodeError) as err:
+        raise _EventDamage(
+            index, f"Cap'n Proto cannot decode this event ({str(err).splitlines()[0]})"
+        ) from err
+
+
+def _car_state_row(cs: Any) -> tuple[Any, ...]:
+    cruise = cs.cruiseState
+    return (
+        cs.vEgo,
+        cs.vEgoRaw,
+        cruise.enabled,
+        cruise.available,
+        cruise.speed,
+        cs.leftBlinker,
+        cs.rightBlinker,
+        cs.brakePressed,
+        cs.gasPressed,
+        cs.standstill,
+    )  # in CAR_STATE_FIELDS order
+
+
+def _car_state(raw: bytes, events: WireEvents) -> Series:
+    rows = [
+        _fields(i, lambda ev=ev: _car_state_row(ev.carState))
+        for i, ev in _events_of(raw, events, EVENT.car_state)
+    ]
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(CAR_STATE_FIELDS)
     idx = np.flatnonzero(events.which == EVENT.car_state)
-    cols: dict[str, list[Any]] = {name: [] for name in CAR_STATE_FIELDS}
-    for ev in _events_of(data, events, EVENT.car_state):
-        cs = ev.carState
-        cruise = cs.cruiseState
-        cols["v_ego"].append(cs.vEgo)
-        cols["v_ego_raw"].append(cs.vEgoRaw)
-        cols["cruise_enabled"].append(cruise.enabled)
-        cols["cruise_available"].append(cruise.available)
-        cols["cruise_speed"].append(cruise.speed)
-        cols["left_blinker"].append(cs.leftBlinker)
-        cols["right_blinker"].append(cs.rightBlinker)
-        cols["brake_pressed"].append(cs.brakePressed)
-        cols["gas_pressed"].append(cs.gasPressed)
-        cols["standstill"].append(cs.standstill)
     return Series(
         events.t_ns[idx].astype(np.uint64),
-        {name: np.asarray(cols[name], dtype) for name, dtype in CAR_STATE_FIELDS.items()},
+        {
+            name: np.asarray(col, dtype)
+            for (name, dtype), col in zip(CAR_STATE_FIELDS.items(), columns, strict=True)
+        },
     )
 
 
-def _text(value: Any) -> str | None:
-    return str(value) or None
+def _texts(raw: bytes, events: WireEvents, which: int, layout: TextFields) -> LogMetadata:
+    """The text fields of the first event of one type, read by the bounds-checked pointer follower."""
+    hits = np.flatnonzero(events.which == which)
+    if not hits.shape[0]:
+        return LogMetadata()
+    i = int(hits[0])
+    try:
+        msg = MessageView(raw, int(events.start[i]), int(events.end[i]))
+        root = msg.root()
+        member = None if root is None else msg.struct(root, layout.event_pointer)
+        if member is None:
+            return LogMetadata()
+        values: dict[str, Any] = {name: msg.text(member, slot) for name, slot in layout.texts.items()}
+        values.update({name: msg.uint(member, b, 8) or None for name, b in layout.uint64_bytes.items()})
+    except PointerError as err:
+        raise _EventDamage(i, err.reason, err.offset) from err
+    return LogMetadata(**values)
 
 
-def _metadata(data: memoryview, events: WireEvents) -> LogMetadata:
+def _metadata(raw: bytes, events: WireEvents) -> LogMetadata:
     """From the first initData and the first carParams of the segment."""
-    meta = LogMetadata()
-    for ev in _events_of(data, events, EVENT.init_data):
-        init = ev.initData
-        meta = LogMetadata(
-            dongle_id=_text(init.dongleId),
-            version=_text(init.version),
-            git_commit=_text(init.gitCommit),
-            wall_time_ns=int(init.wallTimeNanos) or None,
-        )
-        break
-    for ev in _events_of(data, events, EVENT.car_params):
-        params = ev.carParams
-        meta = meta.merged(
-            LogMetadata(
-                car_fingerprint=_text(params.carFingerprint),
-                brand=_text(params.brand),
-                car_vin=_text(params.carVin),
-            )
-        )
-        break
-    return meta
+    init = _texts(raw, events, EVENT.init_data, INIT_DATA)
+    return init.merged(_texts(raw, events, EVENT.car_params, CAR_PARAMS))
 
 
 def _combine(parts: list[LogData]) -> LogData:

@@ -13,7 +13,18 @@ from typing import Any
 
 from openpilot_logging.cereal import log  # loads log.capnp, car.capnp and custom.capnp
 
-__all__ = ["log", "Event", "EVENT", "CAN_DATA", "EventLayout", "CanDataLayout", "discriminant"]
+__all__ = [
+    "log",
+    "Event",
+    "EVENT",
+    "CAN_DATA",
+    "INIT_DATA",
+    "CAR_PARAMS",
+    "EventLayout",
+    "CanDataLayout",
+    "TextFields",
+    "discriminant",
+]
 
 Event = log.Event
 
@@ -105,5 +116,38 @@ def _can_data_layout() -> CanDataLayout:
     )
 
 
+@dataclass(frozen=True)
+class TextFields:
+    """Where an Event union member's struct keeps the texts (and one UInt64) the metadata needs."""
+
+    event_pointer: int  # pointer slot of the member in the Event struct
+    texts: dict[str, int]  # our name -> pointer slot of a Text field
+    uint64_bytes: dict[str, int]  # our name -> byte offset of a UInt64 field
+
+
+def _text_fields(member: str, texts: dict[str, str], uint64s: dict[str, str]) -> TextFields:
+    field = Event.schema.fields[member]
+    struct_schema = field.schema
+    for name in texts.values():
+        _expect(_slot(struct_schema, name).slot.type.which() == "text", f"{member}.{name} is not Text")
+    for name in uint64s.values():
+        _expect(_slot(struct_schema, name).slot.type.which() == "uint64", f"{member}.{name} is not UInt64")
+    return TextFields(
+        event_pointer=int(field.proto.slot.offset),
+        texts={ours: int(_slot(struct_schema, name).slot.offset) for ours, name in texts.items()},
+        uint64_bytes={
+            ours: int(_slot(struct_schema, name).slot.offset) * 8 for ours, name in uint64s.items()
+        },
+    )
+
+
 EVENT = _event_layout()
 CAN_DATA = _can_data_layout()
+INIT_DATA = _text_fields(
+    "initData",
+    {"dongle_id": "dongleId", "version": "version", "git_commit": "gitCommit"},
+    {"wall_time_ns": "wallTimeNanos"},
+)
+CAR_PARAMS = _text_fields(
+    "carParams", {"car_fingerprint": "carFingerprint", "brand": "brand", "car_vin": "carVin"}, {}
+)

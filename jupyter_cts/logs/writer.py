@@ -28,6 +28,7 @@ class LogWriter:
 
     ``compression`` picks the container ('zst', 'bz2' or None for raw); it does not have to agree
     with the file name, which is how tests check that readers go by magic bytes.
+    ``level`` is the compression level (zstd default 3, bzip2 default 9: 900 kB blocks).
     ``first_segment_words`` builds every event in a message arena of that many words, so larger
     events spill into extra segments and use far pointers (what big real-world events do).
     """
@@ -37,14 +38,14 @@ class LogWriter:
         path: str | Path,
         compression: Compression = "zst",
         *,
-        level: int = 3,
+        level: int | None = None,
         first_segment_words: int | None = None,
     ) -> None:
         if compression not in ("zst", "bz2", None):
             raise ValueError(f"compression must be 'zst', 'bz2' or None, not {compression!r}")
         self.path = Path(path)
         self.compression = compression
-        self.level = level
+        self.level = level if level is not None else (9 if compression == "bz2" else 3)
         self.first_segment_words = first_segment_words
         self.n_events = 0
         self._file: BinaryIO | None = None
@@ -58,7 +59,7 @@ class LogWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.path, "wb")  # noqa: SIM115 - closed in close()
         if self.compression == "bz2":
-            self._compressor = bz2.BZ2Compressor(9)
+            self._compressor = bz2.BZ2Compressor(self.level)
         return self
 
     def __exit__(
