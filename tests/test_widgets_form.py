@@ -10,7 +10,11 @@ per-field errors land next to the fields.
 from __future__ import annotations
 
 import html
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Literal
 
 import ipywidgets as w
@@ -187,3 +191,138 @@ def test_schema_rules_cover_pydantic_shapes():
 )
 def test_server_error_locations_map_to_fields(loc, field):
     assert field_for_loc(loc, ["speed_min", "marker_type"]) == field
+
+
+# --- the same forms against a real server ----------------------------------------------------------
+
+BUILTIN_TOOLS = ["cruise-control-analyzer", "rlog-to-csv", "can-bitwatch"]
+PLUGINS = Path(__file__).parent / "plugins"  # test tools, registered through entry points like any plugin
+RUN_TIMEOUT_S = 180
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real ``cts-lite`` (built-in tools plus the test plugins) with a demo drive in its root folder."""
+    from jupyter_cts.server.lite import launch
+    from jupyter_cts.synth import preset, write_segment
+
+    base = tmp_path_factory.mktemp("widgets-form")
+    root = base / "root"
+    write_segment(root / "demo" / "rlog.zst", preset("demo"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CTS_", "JUPYTER_CTS_", "JUPYTERHUB_"))}
+    env.update(PYTHONPATH=os.pathsep.join([str(PLUGINS), env.get("PYTHONPATH", "")]),
+               JUPYTER_RUNTIME_DIR=str(base / "runtime"))
+    lite = launch(root, data_dir=base / "data", env=env, log_path=base / "server.log",
+                  args=["--ServerApp.allow_root=True", "--CTSApp.max_concurrent_runs=2"])
+    try:
+        yield lite
+    finally:
+        lite.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server: Any) -> Iterator[Any]:
+    from jupyter_cts.client import CTSClient
+
+    with CTSClient(server.url, server.token) as cts:
+        yield cts
+
+
+def test_every_registered_tool_gets_a_form(client):
+    tools = client.capabilities().tools
+    assert set(BUILTIN_TOOLS) <= {t.id for t in tools}
+    for tool in tools:
+        form = ToolForm(tool.id, client)
+        assert set(form.fields) == set(tool.params_schema.get("properties", {})), tool.id
+        assert (form.input is None) == (tool.input == "none"), tool.id
+        form.values()  # the defaults pass the client-side checks
+
+
+@pytest.mark.parametrize("tool_id", BUILTIN_TOOLS)
+def test_each_builtin_tool_runs_from_its_form_with_the_defaults(client, tool_id):
+    form = ToolForm(tool_id, client, input_path="demo/rlog.zst")
+    form.run_button.click()
+    assert form.view is not None, form.message.value
+    run = form.view.wait(RUN_TIMEOUT_S)
+    assert run is not None and run.status == "completed", run and run.error
+    assert form.view.result is not None
+
+
+def test_the_run_uses_what_was_set_and_run_is_disabled_meanwhile(client):
+    form = ToolForm("cruise-control-analyzer", client, input_path="demo/rlog.zst")
+    form.set(speed_min=50, speed_max=60, marker_type="none", engaged_bit="0x241:MSB B6b0")
+    form.run_name.value = "form story"
+    form.run_button.click()
+    view = form.view
+    assert view is not None, form.message.value
+    if not view.final:
+        assert form.run_button.disabled and not form.cancel_button.disabled
+        assert form.run() is None and "still active" in form.message.value
+    view.wait(RUN_TIMEOUT_S)
+    assert view.run is not None and view.run.status == "completed", view.run and view.run.error
+    assert not form.run_button.disabled and form.cancel_button.disabled
+    sent = client.get_run(view.run_id)
+    assert sent.name == "form story"
+    assert (sent.params["speed_min"], sent.params["speed_max"]) == (50, 60)
+    assert sent.params["marker_type"] == "none"
+    assert sent.params["engaged_bit"] == "0x241:MSB B6b0"
+
+
+def test_server_errors_show_next_to_their_fields(client):
+    form = ToolForm("cruise-control-analyzer", client, input_path="no/such/rlog.zst")
+    form.set(engaged_bit="garbage")
+    assert form.run() is None
+    assert "cannot read bit selector 'garbage'" in form.errors["engaged_bit"]
+    assert not form.errors["engaged_bit"].startswith("Value error"), "pydantic's prefix is dropped"
+    assert "no such file or folder" in form.errors["input"]
+    assert "marked in red" in form.message.value
+    assert not form.run_button.disabled, "a refused run leaves the form ready for another try"
+
+
+def test_a_rule_across_fields_is_shown_under_the_buttons(client):
+    form = ToolForm("cruise-control-analyzer", client, input_path="demo/rlog.zst")
+    form.set(speed_min=60, speed_max=56)
+    assert form.run() is None
+    assert form.errors == {}
+    assert "speed_min (60.0 mph) is above speed_max (56.0 mph)" in html.unescape(form.message.value)
+
+
+def test_a_field_validator_error_lands_on_its_field(client):
+    form = ToolForm("test-echo", client)
+    form.set(speed_min=10, speed_max=5)
+    assert form.run() is None
+    assert "must be at least speed_min" in form.errors["speed_max"]
+
+
+def test_an_input_outside_the_root_folder_is_refused_at_the_input(client):
+    form = ToolForm("cruise-control-analyzer", client, input_path="/etc/passwd")
+    assert form.run() is None
+    assert "outside the folders runs may read" in form.errors["input"]
+
+
+def test_the_file_picker_browses_the_servers_root_folder(client):
+    form = ToolForm("cruise-control-analyzer", client)
+    picker = form.input
+    assert picker is not None
+    picker.browse_button.click()
+    labels = [label for label, _ in picker.listing.options]
+    assert any(label.endswith("demo/") for label in labels), labels
+    picker.listing.value = ("dir", "demo")  # choosing a folder opens it and selects it
+    assert picker.path.value == "demo" and picker.folder == "demo"
+    picker.listing.value = next(v for label, v in picker.listing.options if label.endswith("rlog.zst"))
+    assert picker.path.value == "demo/rlog.zst"
+
+
+def test_a_log_can_be_uploaded_instead(client, server):
+    form = ToolForm("cruise-control-analyzer", client)
+    assert form.input is not None
+    form.input.mode.value = "upload"
+    data = (Path(server.root_dir) / "demo" / "rlog.zst").read_bytes()
+    # What the browser's file dialog hands the kernel.
+    form.input.upload.value = ({"name": "rlog.zst", "type": "application/zstd", "size": len(data),
+                                "content": memoryview(data), "last_modified": datetime.now(UTC)},)
+    form.run_button.click()
+    assert form.view is not None, form.message.value
+    run = form.view.wait(RUN_TIMEOUT_S)
+    assert run is not None and run.status == "completed", run and run.error
+    assert run.input is not None and run.input.type == "upload"

@@ -54,6 +54,14 @@ def field_for_loc(loc: Sequence[str | int] | None, names: Sequence[str]) -> str 
     return None
 
 
+def readable_message(msg: str) -> str:
+    """Pydantic prefixes a validator's own sentence with its error kind; a person needs only the sentence."""
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            return msg[len(prefix):]
+    return msg
+
+
 class ToolForm(w.VBox):
     """The form of one tool. ``ToolForm("cruise-control-analyzer")`` finds the server by itself.
 
@@ -94,6 +102,7 @@ class ToolForm(w.VBox):
             f"{html.escape(t.id)} {html.escape(t.version)}</small></h3><p>{html.escape(t.description)}</p>"
         )
         self.run_name = w.Text(placeholder="optional: a name to find this run by", layout=w.Layout(width="420px"))
+        self.run_name.add_class("cts-run-name")
         name_row = w.HBox([w.HTML("<b>Run name</b>", layout=w.Layout(width="230px")), self.run_name])
         self.run_button = w.Button(description="Run", icon="play", button_style="primary",
                                    tooltip=f"Start {t.name} on the server")
@@ -163,14 +172,19 @@ class ToolForm(w.VBox):
         unplaced: list[str] = []
         for err in errors:
             target = field_for_loc(err.get("loc"), list(self.fields))
-            msg = str(err.get("msg", "invalid value"))
+            msg = readable_message(str(err.get("msg", "invalid value")))
             if target == INPUT_FIELD and self.input is not None:
                 self.input.show_error(msg)
             elif target is not None and target in self.fields:
                 self.fields[target].show_error(msg)
             else:
                 unplaced.append(msg)
-        self._say(message or "The server refused these values.", unplaced)
+        if not errors:
+            self._say(message or "The server refused these values.")
+        elif unplaced:
+            self._say("The server refused these values:", unplaced)
+        else:
+            self._say("The server refused these values: see the fields marked in red.")
 
     def _say(self, headline: str, details: Sequence[str] = (), *, color: str = "#c62828") -> None:
         items = "".join(f"<li>{html.escape(d)}</li>" for d in details)
@@ -182,7 +196,7 @@ class ToolForm(w.VBox):
     @property
     def active(self) -> bool:
         """A run started by this form is not final yet."""
-        return self.view is not None and not (self.view.run is not None and self.view.run.status.is_final)
+        return self.view is not None and not self.view.final
 
     def run(self) -> RunView | None:
         """What Run does: check, send, and show the new run. ``None`` when the form shows errors."""

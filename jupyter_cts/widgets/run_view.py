@@ -132,16 +132,29 @@ class RunView(w.VBox):
     # -- polling -----------------------------------------------------------------------------------
 
     def start(self) -> str:
-        """Start polling; returns ``"asyncio"`` (kernel loop) or ``"thread"`` (no loop running)."""
+        """Fetch the run once right away (an unknown run id fails here, loudly), then poll.
+
+        Returns the polling mode: ``"asyncio"`` (kernel loop), ``"thread"`` (no loop running) or
+        ``"final"`` when the run had already ended and there is nothing to follow.
+        """
         if self.poller is not None and self.poller.running:
             return self.poller.mode or ""
-        async_client = async_twin(self.client) if running_loop() is not None else None
-        fetcher = RunFetcher(self.run_id, self.client, async_client)
+        fetcher = RunFetcher(self.run_id, self.client)
         fetcher.since = max((r.seq for r in self.log_records), default=0)
+        self.apply(fetcher.fetch())
+        if self.final:
+            return "final"
+        if running_loop() is not None:
+            fetcher.async_client = async_twin(self.client)
+        cleanup = fetcher.async_client.aclose if fetcher.async_client is not None else None
         self.poller = Poller(fetcher.fetch, fetcher.fetch_async, self.apply, lambda s: s.is_final,
-                             interval=self.interval, on_error=self._polling_failed,
-                             cleanup_async=async_client.aclose if async_client is not None else None)
+                             interval=self.interval, on_error=self._polling_failed, cleanup_async=cleanup)
         return self.poller.start()
+
+    @property
+    def final(self) -> bool:
+        """The run is completed, failed or canceled (as far as this view has seen)."""
+        return self.run is not None and self.run.status.is_final
 
     def refresh(self) -> None:
         """Bring the view up to date with what was fetched so far (thread mode; harmless otherwise)."""
@@ -150,18 +163,18 @@ class RunView(w.VBox):
 
     def wait(self, timeout: float | None = None) -> Run | None:
         """Block until the run is final, updating the view (scripts and tests; not inside a kernel)."""
-        if self.poller is None:
+        if self.poller is None and not self.final:
             self.start()
-        assert self.poller is not None
-        self.poller.wait(timeout)
+        if self.poller is not None:
+            self.poller.wait(timeout)
         return self.run
 
     async def wait_async(self, timeout: float | None = None) -> Run | None:
         """Await the run's end without blocking the loop (``await view.wait_async()`` in a cell)."""
-        if self.poller is None:
+        if self.poller is None and not self.final:
             self.start()
-        assert self.poller is not None
-        await self.poller.wait_async(timeout)
+        if self.poller is not None:
+            await self.poller.wait_async(timeout)
         return self.run
 
     def close(self) -> None:

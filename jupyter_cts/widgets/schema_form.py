@@ -276,11 +276,8 @@ def check_value(spec: FieldSpec, value: Any) -> str | None:
     speed_max``, a DBC that must exist) stay with the server, whose 422 answer the form shows too.
     """
     if value is None:
-        if spec.nullable:
-            return None
-        if spec.required:
-            return "This field is required."
-        return None if spec.has_default else "This field is required."
+        # Left empty: fine unless the schema lists the field as required (then the server has no default).
+        return "This field is required." if spec.required and not spec.nullable else None
     if spec.kind is FieldKind.ENUM:
         if value not in spec.choices:
             return f"Choose one of {', '.join(map(str, spec.choices))}."
