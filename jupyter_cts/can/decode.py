@@ -52,7 +52,10 @@ class DecodedMessage:
 
 
 def extract_raw(data: np.ndarray, sig: Signal) -> np.ndarray:
-    """The signal's raw integer for every row of ``data`` (n, width) uint8, as int64."""
+    """The signal's raw integer for every row of ``data`` (n, width) uint8, as int64.
+
+    Unsigned 64-bit values above 2**63 wrap around in int64; ``physical`` reads them back unsigned.
+    """
     unsigned = np.zeros(data.shape[0], np.uint64)
     for byte, shift, width, pos in sig.pieces:
         if byte >= data.shape[1]:
@@ -70,6 +73,8 @@ def extract_raw(data: np.ndarray, sig: Signal) -> np.ndarray:
 
 def physical(raw: np.ndarray, sig: Signal) -> np.ndarray:
     """Raw integers to physical values, in the same float64 arithmetic as opendbc (raw*factor+offset)."""
+    if sig.size >= 64 and not sig.signed:
+        return raw.view(np.uint64).astype(np.float64) * sig.factor + sig.offset  # int64 holds it wrapped
     return raw.astype(np.float64) * sig.factor + sig.offset
 
 

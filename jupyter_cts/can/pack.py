@@ -36,7 +36,7 @@ def to_raw(values: np.ndarray, sig: Signal, *, where: str = "") -> np.ndarray:
             f"({'signed' if sig.signed else 'unsigned'}); the signal holds {min(span)}..{max(span)}"
         )
     if sig.size >= 64:
-        return ival.astype(np.int64).view(np.uint64)
+        return ival.astype(np.int64).view(np.uint64) if sig.signed else ival.astype(np.uint64)
     return (ival.astype(np.int64) & ((1 << sig.size) - 1)).astype(np.uint64)
 
 
