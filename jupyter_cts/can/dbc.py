@@ -323,7 +323,9 @@ def parse_dbc(content: str, *, name: str = "dbc", source: str = "<text>") -> Dbc
             if current is None:
                 raise DbcError(f"{source}:{line_no}: signal {m.group('name')} comes before any BO_ message")
             if not 1 <= int(m.group("size")) <= 64:
-                raise DbcError(f"{source}:{line_no}: signal {m.group('name')} has size {m.group('size')}; 1..64 bits")
+                raise DbcError(
+                    f"{source}:{line_no}: signal {m.group('name')} has size {m.group('size')}; 1..64 bits"
+                )
             sigs[current][m.group("name")] = _signal_fields(m)
         elif line.startswith("VAL_ "):
             m = _VAL_RE.match(line)
