@@ -1,0 +1,154 @@
+"""What every /v1 handler shares: auth resource, engine access off the event loop, JSON in and out."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from http.client import responses
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
+
+import pydantic
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+
+from jupyter_cts.engine.models import Run
+from jupyter_cts.server.errors import APIError, describe_fields, error_body, pydantic_errors, to_api_error
+
+if TYPE_CHECKING:
+    from jupyter_cts.engine import ExecutionEngine
+    from jupyter_cts.server.app import CTSApp
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+T = TypeVar("T")
+
+AUTH_MESSAGE = (
+    "Authentication required: send the server's token as the header 'Authorization: token <token>' "
+    "(cts-lite prints it when it starts; `jupyter server list` shows it for other servers)."
+)
+# Run ids are short and URL-safe; anything else cannot name a run, so it never reaches the engine.
+_RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class CTSHandler(APIHandler):
+    """Base of the /v1 handlers. Each verb still carries ``@web.authenticated`` and ``@authorized``."""
+
+    auth_resource = "cts"
+
+    @property
+    def cts(self) -> CTSApp:
+        return self.settings["cts_app"]  # type: ignore[no-any-return]
+
+    @property
+    def engine(self) -> ExecutionEngine:
+        return self.cts.engine
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        if not self._finished:
+            await self.cts.ensure_engine_started()
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run an engine call on the API thread pool (it may read files or SQLite) and map its errors."""
+        try:
+            return await self.cts.run_blocking(fn, *args, **kwargs)
+        except Exception as exc:
+            api = to_api_error(exc)
+            if api is None:
+                raise
+            raise api from exc
+
+    # -- input ---------------------------------------------------------------------------------------
+    def parse_body(self, model: type[M]) -> M:
+        """The JSON body validated by ``model``: 400 when it is not JSON, 422 naming each bad field."""
+        raw = self.request.body or b""
+        try:
+            data = json.loads(raw.decode("utf-8")) if raw.strip() else None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise APIError(
+                400,
+                f"The request body is not valid JSON ({exc}); send a JSON object such as "
+                '{"tool_id": "cruise-control-analyzer", "input": {"type": "path", "value": "seg/rlog.zst"}}.',
+                reason="Bad JSON",
+            ) from exc
+        if not isinstance(data, dict):
+            raise APIError(400, "The request body must be a JSON object.", reason="Bad JSON")
+        try:
+            return model.model_validate(data)
+        except pydantic.ValidationError as exc:
+            errs = pydantic_errors(exc)
+            raise APIError(
+                422,
+                f"The request is invalid: {describe_fields(errs)}.",
+                reason="Invalid Request",
+                errors=errs,
+            ) from exc
+
+    def parse_query(self, model: type[M]) -> M:
+        """Query arguments validated by ``model`` (unknown ones are ignored, as HTTP clients expect)."""
+        values = {
+            name: self.get_query_argument(name)
+            for name in model.model_fields
+            if self.get_query_argument(name, None) is not None
+        }
+        try:
+            return model.model_validate(values)
+        except pydantic.ValidationError as exc:
+            errs = pydantic_errors(exc, prefix=("query",))
+            raise APIError(
+                422, f"Invalid query arguments: {describe_fields(errs)}.", reason="Invalid Query", errors=errs
+            ) from exc
+
+    def check_run_id(self, run_id: str) -> str:
+        if not _RUN_ID.match(run_id):
+            raise APIError(
+                404, f"There is no run with id {run_id!r}; list runs with GET v1/runs.", reason="Unknown Run"
+            )
+        return run_id
+
+    # -- output --------------------------------------------------------------------------------------
+    def api_url(self, *parts: str) -> str:
+        """An absolute path under this server's base_url: ``{base_url}v1/...``."""
+        return url_path_join(self.base_url, "v1", *(quote(p, safe="") for p in parts))
+
+    def with_urls(self, run: Run) -> Run:
+        """Fill each artifact's download URL (the engine does not know the server's base_url)."""
+        arts = [
+            a.model_copy(update={"url": self.api_url("runs", run.run_id, "artifacts", a.name)})
+            for a in run.artifacts
+        ]
+        return run.model_copy(update={"artifacts": arts})
+
+    def write_json(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        if isinstance(data, pydantic.BaseModel):
+            text = data.model_dump_json()
+        elif isinstance(data, list) and all(isinstance(d, pydantic.BaseModel) for d in data):
+            text = "[" + ",".join(d.model_dump_json() for d in data) + "]"
+        else:
+            text = json.dumps(data)
+        self.finish(text)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Every error as ``{"message", "reason", "errors"}`` (Jupyter's shape plus field errors)."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        body = error_body(status_code, exc, responses.get(status_code, "Unknown HTTP Error"))
+        if status_code == 403 and getattr(self, "_jupyter_current_user", None) is None:
+            body["message"] = AUTH_MESSAGE
+            body["reason"] = "Authentication Required"
+        if status_code >= 500:
+            self.log.error(
+                "jupyter_cts: %s %s failed",
+                self.request.method,
+                self.request.path,
+                exc_info=kwargs.get("exc_info"),
+            )
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body))
+
+    def get_login_url(self) -> str:
+        """API clients are never redirected to a login page: they get 403 JSON saying how to authenticate."""
+        if not self.current_user:
+            raise APIError(403, AUTH_MESSAGE, reason="Authentication Required")
+        return super().get_login_url()
