@@ -6,6 +6,8 @@ opendbc cannot run in this process (its car.capnp collides with cereal's), so ev
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from opendbc_oracle import ask
@@ -116,6 +118,14 @@ def test_every_subaru_dbc_and_a_few_others_parse_like_opendbc(tmp_path):
             if s.values
         ]
         assert sorted(our_vals) == sorted(theirs[name]["vals"]), name
+
+
+def test_reading_every_dbc_never_loads_opendbcs_car_package():
+    """This process holds cereal's schema; opendbc.car / opendbc.can would load a clashing car.capnp."""
+    for name in list_dbcs():
+        assert load_dbc(name).messages, name
+    loaded = sorted(m for m in sys.modules if m.startswith(("opendbc.car", "opendbc.can")))
+    assert loaded == []
 
 
 def test_a_dbc_is_found_by_short_name_generated_name_or_path(tmp_path):

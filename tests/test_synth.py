@@ -291,3 +291,10 @@ def test_the_command_line_writes_a_route_and_says_where(tmp_path):
         timeout=60,
     )
     assert bad.returncode == 1 and "unknown scenario 'nope'" in bad.stderr and "demo" in bad.stderr
+    usage = subprocess.run(
+        [sys.executable, "-m", "jupyter_cts.synth", "--segments", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert usage.returncode == 1 and "--out" in usage.stderr, "a usage error exits 1, like every cts command"

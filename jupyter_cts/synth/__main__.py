@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from jupyter_cts.errors import CTSError
 from jupyter_cts.synth.presets import PRESETS, preset
@@ -15,8 +16,17 @@ from jupyter_cts.synth.scenario import Scenario
 from jupyter_cts.synth.writer import DEFAULT_ROUTE, write_route
 
 
+class UsageError(Exception):
+    """Bad command line; ``main`` turns it into exit code 1 (the project's "usage" code)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.format_usage()}{self.prog}: error: {message}")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m jupyter_cts.synth",
         description="Generate a Subaru drive (rlog per one-minute segment) with its ground truth.",
     )
@@ -45,7 +55,11 @@ def load_scenario(name_or_path: str, duration_s: float, seed: int | None) -> Sce
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as err:
+        print(err, file=sys.stderr)
+        return 1
     if args.segments < 1 or args.seconds <= 0:
         print("error: --segments must be >= 1 and --seconds > 0", file=sys.stderr)
         return 1
