@@ -9,6 +9,11 @@ Concentration compares the share of a bit's flips that fall inside the windows w
 time the windows cover: a counter flips everywhere, so its share inside equals the time share and its
 concentration is 0; a blinker lamp that only flashes inside the windows scores 1. The candidate's
 score is the better of the two, so both the marker bit and the cruise-engaged bit rise to the top.
+
+The blinker lamp bits that *define* the marker windows are left out of the marker score (they flip in
+every window by construction; the question is what *else* did). Ties are broken per question: for
+markers, more flips inside the windows is more evidence; for engagement, flips that hug the edges
+more tightly (smaller lag) win, so the signal that defines engagement ranks above its delayed copies.
 """
 
 from __future__ import annotations
@@ -78,6 +83,8 @@ def score_keys(
     edges: Intervals,
     edges_union: Intervals,
     engaged_union: Intervals,
+    *,
+    marker_defining: np.ndarray | None = None,
 ) -> Scores:
     """Scores of every key from its flip counts inside windows and around engaged edges."""
     total_ns = max(total_ns, 1)
@@ -93,7 +100,60 @@ def score_keys(
     s_m = np.zeros(nk)
     if n_w:
         s_m = hit_w / n_w * concentration(in_w, toggles, windows_union.duration_ns / total_ns)
+        if marker_defining is not None:
+            s_m = np.where(marker_defining, 0.0, s_m)
     s_e = np.zeros(nk)
     if n_e:
         s_e = hit_e / n_e * concentration(at_e, toggles, edges_union.duration_ns / total_ns)
     return Scores(hit_w, in_w, hit_e, at_e, in_eng, s_m, s_e)
+
+
+def window_concentration(in_window: np.ndarray, toggles: np.ndarray, window_ns: int, total_ns: int) -> np.ndarray:
+    """Per key: how concentrated its flips are in one window (see ``concentration``)."""
+    return concentration(in_window, toggles, min(window_ns / max(total_ns, 1), 1.0))
+
+
+def edge_lag_s(
+    keys: np.ndarray, ev_key: np.ndarray, ev_t: np.ndarray, edge_t: np.ndarray, margin_ns: int, which: np.ndarray
+) -> np.ndarray:
+    """Mean distance (s) from each engaged edge to the key's nearest flip within the margin.
+
+    Only for the keys in ``which`` whose flip times are known (``ev_key``/``ev_t``); NaN otherwise.
+    """
+    out = np.full(keys.size, np.nan)
+    if edge_t.size == 0 or ev_key.size == 0:
+        return out
+    for k in which:
+        t = ev_t[ev_key == keys[k]]
+        if t.size == 0:
+            continue
+        j = np.searchsorted(t, edge_t)
+        before = t[np.clip(j - 1, 0, t.size - 1)]
+        after = t[np.clip(j, 0, t.size - 1)]
+        near = np.minimum(np.abs(before - edge_t), np.abs(after - edge_t))
+        hit = near <= margin_ns
+        if hit.any():
+            out[k] = float(near[hit].mean()) / 1e9
+    return out
+
+
+def rankings(
+    scores: Scores, toggles: np.ndarray, lag_s: np.ndarray, addr: np.ndarray, bus: np.ndarray, g: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(overall order, rank by marker score, rank by engaged score) over the keys that flip at all.
+
+    Ranks are 1-based, 0 for keys that do not flip. Overall: by score, then by the better of the two
+    ranks, so the best marker bit and the best engaged bit come first.
+    """
+    flipping = np.flatnonzero(toggles > 0)
+    lag = np.where(np.isnan(lag_s), np.inf, lag_s)
+    rank_m = np.zeros(toggles.size, np.int64)
+    rank_e = np.zeros(toggles.size, np.int64)
+    base = (g[flipping], bus[flipping], addr[flipping], toggles[flipping])
+    om = flipping[np.lexsort((*base, -scores.flips_in_windows[flipping], -scores.score_marker[flipping]))]
+    oe = flipping[np.lexsort((*base, -scores.edges_hit[flipping], lag[flipping], -scores.score_engaged[flipping]))]
+    rank_m[om] = np.arange(1, om.size + 1)
+    rank_e[oe] = np.arange(1, oe.size + 1)
+    best = np.minimum(np.where(scores.score_marker >= scores.score_engaged, rank_m, rank_e), toggles.size + 1)
+    overall = flipping[np.lexsort((*base, best[flipping], -scores.score[flipping]))]
+    return overall, rank_m, rank_e

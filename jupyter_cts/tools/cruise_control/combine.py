@@ -16,7 +16,13 @@ import numpy as np
 from jupyter_cts.can.bits import bit_labels
 from jupyter_cts.can.dbc import Dbc
 from jupyter_cts.errors import ToolError
-from jupyter_cts.tools.cruise_control.candidates import Intervals, merge, score_keys
+from jupyter_cts.tools.cruise_control.candidates import (
+    Intervals,
+    edge_lag_s,
+    merge,
+    rankings,
+    score_keys,
+)
 from jupyter_cts.tools.cruise_control.flips import FlipCounter, split_key
 from jupyter_cts.tools.cruise_control.markers import find_marker_windows
 from jupyter_cts.tools.cruise_control.params import CruiseControlParams
@@ -70,8 +76,8 @@ def combine(
 
     speed_t = np.concatenate([p.speed_t for p in parts]) if parts else np.zeros(0, np.int64)
     speed = np.concatenate([p.speed_mph for p in parts]) if parts else np.zeros(0, np.float32)
-    _require_speed(parts, dbc, fingerprint, speed_t)
     tracks = {role: Track.concat([p.tracks[role] for p in parts if role in p.tracks]) for role in _roles(parts)}
+    _require_signals(parts, dbc, fingerprint, speed_t, tracks)
     sources = _sources(parts, warnings)
     _warn_missing(sources, tracks, dbc, params, warnings)
     _warn_gaps(timed, t0, warnings)
@@ -207,28 +213,36 @@ def combine(
     edges_u = _intervals(counter, *merge(edges.a, edges.b))
     eng_u = _intervals(counter, *merge(e_start - margin, np.where(e_open, e_end, e_end + margin)))
     total_ns = sum(int(p.flips.frame_t1 - p.flips.frame_t0) for p in parts if p.flips.keys.size)
-    scores = score_keys(counter.toggles, total_ns, win, win_u, edges, edges_u, eng_u)
+    addr, bus, g = split_key(counter.keys)
+    defining = np.zeros(counter.keys.size, bool)
+    for role in ("left", "right"):
+        src = sources.get(role)
+        if src is not None and src.g is not None and src.bus is not None:
+            defining |= (addr == src.address) & (bus == src.bus) & (g == src.g)
+    scores = score_keys(counter.toggles, total_ns, win, win_u, edges, edges_u, eng_u, marker_defining=defining)
     if counter.approximate:
         warnings.append("some bit flip counts near window edges are approximate (a window edge fell between samples)")
 
     names = _bit_names(dbc)
-    addr, bus, g = split_key(counter.keys)
-    flipping = np.flatnonzero(counter.toggles > 0)
-    order = flipping[
-        np.lexsort((g[flipping], bus[flipping], addr[flipping], counter.toggles[flipping], -scores.score[flipping]))
-    ]
+    ev_key, ev_t, _ = counter.rare_events()
+    lag = edge_lag_s(counter.keys, ev_key, ev_t, edge_t, margin, np.flatnonzero(scores.score_engaged > 0))
+    order, rank_m, rank_e = rankings(scores, counter.toggles, lag, addr, bus, g)
     candidates = [
-        _candidate(rank + 1, int(addr[k]), int(bus[k]), int(g[k]), names, counter, scores, k)
+        {
+            **_candidate(rank + 1, int(addr[k]), int(bus[k]), int(g[k]), names, counter, scores, k),
+            "rank_marker": int(rank_m[k]),
+            "rank_engaged": int(rank_e[k]),
+            "edge_lag_s": None if np.isnan(lag[k]) else round(float(lag[k]), 4),
+        }
         for rank, k in enumerate(order)
     ]
 
-    rate_out = (counter.toggles - scores.flips_in_windows) / max((total_ns - win_u.duration_ns) / 1e9, 1e-9)
     marker_windows = []
     for i, w in enumerate(markers.windows):
         counts = win.counts[i]
-        expected = rate_out * (w.window_end_t - w.window_start_t) / 1e9
-        excess = counts - expected
-        top = [k for k in np.argsort(-excess, kind="stable")[:TOP_BITS_PER_WINDOW] if excess[k] > 0.5]
+        # the bits that flipped here, best marker evidence (over all windows) first
+        here = np.flatnonzero((counts > 0) & (scores.score_marker > 0))
+        top = here[np.argsort(rank_m[here], kind="stable")][:TOP_BITS_PER_WINDOW]
         marker_windows.append(
             {
                 "index": i + 1,
@@ -244,7 +258,8 @@ def combine(
                     {
                         **_bit_fields(int(addr[k]), int(bus[k]), int(g[k]), names),
                         "flips": int(counts[k]),
-                        "expected": round(float(expected[k]), 2),
+                        "flips_total": int(counter.toggles[k]),
+                        "score_marker": round(float(scores.score_marker[k]), 4),
                     }
                     for k in top
                 ],
@@ -340,32 +355,40 @@ def _files_text(parts: list[SegmentPartial]) -> str:
     return f"{len(parts)} files ({parts[0].path} ...)" if parts else "the input"
 
 
-def _require_speed(parts: list[SegmentPartial], dbc: Dbc, fingerprint: str | None, speed_t: np.ndarray) -> None:
-    """No wheel speeds, no analysis: say what is missing and which car the log says it is."""
-    if speed_t.size:
+CRUISE_ROLES = ("set", "resume", "engaged", "cruise_on")
+
+
+def _require_signals(
+    parts: list[SegmentPartial], dbc: Dbc, fingerprint: str | None, speed_t: np.ndarray, tracks: dict[str, Track]
+) -> None:
+    """Without wheel speeds or any cruise signal there is nothing to analyse: say what is missing,
+    which car the log says it is, and what to do, instead of producing an empty result."""
+    has_cruise = any(len(tracks.get(role, Track.empty())) for role in CRUISE_ROLES)
+    if speed_t.size and has_cruise:
         return
     car = f"car fingerprint {fingerprint}" if fingerprint else "no car fingerprint logged"
     frames = sum(sum(p.can_frames.values()) for p in parts)
-    msg = dbc.by_name.get(SPEED_MESSAGE)
-    if msg is None:
+    speed_msg = dbc.by_name.get(SPEED_MESSAGE)
+    if speed_msg is None:
         raise ToolError(
             f"DBC {dbc.name} defines no {SPEED_MESSAGE} message ({car}): cruise-control-analyzer needs a Subaru "
             "DBC; leave dbc empty to choose it from the car fingerprint, or pass subaru_global_2017"
         )
-    missing = []
-    present: set[int] = set()
-    for p in parts:
-        present |= {int(a) for a in p.flips.keys >> np.uint64(24)} if p.flips.keys.size else set()
-    for role in ("set", "engaged", "left"):
-        for message, _signal in ROLES[role][:1]:
-            m = dbc.by_name.get(message)
-            if m is not None and m.address not in present:
-                missing.append(f"{message} ({m.address:#x})")
-    also = f"; also missing: {', '.join(missing)}" if missing else ""
+    missing = [] if speed_t.size else [f"{SPEED_MESSAGE} ({speed_msg.address:#x})"]
+    if not has_cruise:
+        for role in ("set", "engaged"):
+            message = ROLES[role][0][0]
+            msg = dbc.by_name.get(message)
+            if msg is not None:
+                missing.append(f"{message} ({msg.address:#x})")
+    sparse = ""
+    duration = sum((p.last_t or 0) - (p.first_t or 0) for p in parts if p.first_t is not None) / 1e9
+    if speed_t.size and duration > 0 and speed_t.size / duration < SPARSE_SPEED_HZ:
+        sparse = f"; wheel speeds come at {speed_t.size / duration:.1f} Hz, so this looks like a qlog"
     raise ToolError(
-        f"no {SPEED_MESSAGE} ({msg.address:#x}) frames in {_files_text(parts)} ({car}, {frames} CAN frames in "
-        f"total){also}: cruise-control-analyzer needs a Subaru log with wheel speeds (an rlog; a qlog keeps "
-        "too little CAN) decoded with DBC " + dbc.name
+        f"no {' or '.join(missing)} frames in {_files_text(parts)} ({car}, {frames} CAN frames in total{sparse}): "
+        f"cruise-control-analyzer needs a Subaru rlog with wheel speeds and cruise messages, decoded with DBC "
+        f"{dbc.name}; analyse the segment's rlog, or set dbc if the car needs another DBC"
     )
 
 

@@ -106,25 +106,21 @@ def summarize_flips(
     gk = group[order]
     ts = t[order]
     nbytes = max(int(table.dlc.max()), 1)
-    bits = np.unpackbits(table.data[order, :nbytes], axis=1, bitorder="little")
-    nb = bits.shape[1]
-
+    packed = table.data[order, :nbytes]
     starts = np.flatnonzero(np.concatenate([[True], gk[1:] != gk[:-1]]))
     ends = np.concatenate([starts[1:], [n]])
-    same = gk[1:] == gk[:-1]
-    # flip[r] is the change from sorted frame r to r+1, seen at ts[r+1]; padded so reduceat fits
-    flip = np.zeros((n, nb), bool)
-    np.not_equal(bits[1:], bits[:-1], out=flip[:-1])
-    flip[:-1] &= same[:, None]
-    rise = flip[:-1] & (bits[1:] == 1)
+    # change[r]: the bytes' XOR from the frame before (same address and bus) to frame r, seen at ts[r];
+    # working on packed bytes first keeps the per-bit passes to two unpacks
+    change = np.zeros_like(packed)
+    np.bitwise_xor(packed[1:], packed[:-1], out=change[1:])
+    change[starts] = 0
+    flip = np.unpackbits(change, axis=1, bitorder="little")
+    rise = np.unpackbits(change & packed, axis=1, bitorder="little")
+    nb = flip.shape[1]
     toggles_g = np.add.reduceat(flip, starts, axis=0, dtype=np.int32)
-    rises_g = np.zeros_like(toggles_g)
-    if n > 1:
-        rise_p = np.zeros((n, nb), bool)
-        rise_p[:-1] = rise
-        rises_g = np.add.reduceat(rise_p, starts, axis=0, dtype=np.int32)
-    first_v_g = bits[starts]
-    last_v_g = bits[ends - 1]
+    rises_g = np.add.reduceat(rise, starts, axis=0, dtype=np.int32)
+    first_v_g = np.unpackbits(packed[starts], axis=1, bitorder="little")
+    last_v_g = np.unpackbits(packed[ends - 1], axis=1, bitorder="little")
     max_dlc_g = np.maximum.reduceat(table.dlc[order].astype(np.int64), starts)
 
     # one key per (group, bit) within the group's payload length
@@ -143,8 +139,7 @@ def summarize_flips(
     tail_start = frame_t1 - int(tail_ns)
 
     # sample times: the queries, plus every flip time near the segment's edges
-    any_flip = flip[:-1].any(axis=1)
-    flip_t = ts[1:][any_flip]
+    flip_t = ts[change.any(axis=1)]
     edge_t = flip_t[(flip_t <= head_end) | (flip_t >= tail_start)]
     q = np.asarray(query_t, _I64)
     q = q[(q >= frame_t0) & (q < frame_t1)]
@@ -160,7 +155,7 @@ def summarize_flips(
         cols = np.flatnonzero((toggles_g[k] > 0) & bit_ok[k])
         if cols.size == 0 or b - a < 2:
             continue
-        sub = flip[a : b - 1][:, cols]
+        sub = flip[a + 1 : b][:, cols]
         tg = ts[a + 1 : b]
         csum = np.cumsum(sub, axis=0, dtype=np.int32)
         m = np.searchsorted(tg, sample_t, side="right")
@@ -171,10 +166,10 @@ def summarize_flips(
         cum_rows.append(row_of[k, cols])
         rare = cols[toggles_g[k, cols] <= rare_max]
         if rare.size:
-            rr, cc = np.nonzero(flip[a : b - 1][:, rare])
+            rr, cc = np.nonzero(flip[a + 1 : b][:, rare])
             rare_key.append(row_of[k, rare[cc]])
             rare_t.append(tg[rr])
-            rare_rise.append(bits[a + 1 + rr, rare[cc]] == 1)
+            rare_rise.append(rise[a + 1 + rr, rare[cc]] == 1)
 
     def cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
         return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)

@@ -58,7 +58,15 @@ def render_speed_timeline(analysis: Any, params: Any, path: Path) -> Path:
     car = r["input"].get("car_fingerprint") or "unknown car"
     ax.set_title(f"Speed timeline - {car}, {r['input']['duration_s']:.0f} s, {len(r['input']['segments'])} segment(s)")
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="upper left", fontsize=8, ncol=3)
+    top = max(float(np.nanmax(v)) if v.size else 0.0, params.speed_max)
+    ax.set_ylim(-2, top * 1.12 + 2)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), fontsize=8, ncol=7, frameon=False)
     fig.tight_layout()
-    fig.savefig(path, format="png")
+    description = (
+        f"speed over {r['input']['duration_s']:.1f} s with the band {params.speed_min:g}-{params.speed_max:g} mph, "
+        f"{len(r['target_windows'])} target windows, {len(r['buttons']['set_presses'])} Set and "
+        f"{len(r['buttons']['resume_presses'])} Resume presses, {len(r['cruise']['engaged_intervals'])} engaged "
+        f"intervals, {len(r['marker_windows'])} marker windows"
+    )
+    fig.savefig(path, format="png", metadata={"Title": "speed timeline", "Description": description})
     return path

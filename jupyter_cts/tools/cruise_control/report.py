@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 CANDIDATE_ROWS = 25
+TOP_ROWS = 10
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222;max-width:1200px}
@@ -62,8 +63,10 @@ def _top_bits(w: dict[str, Any]) -> str:
     return ", ".join(f"{b['address_hex']}@{b['bus']} {b['lsb_label']} ({b['flips']})" for b in w.get("top_bits", []))
 
 
-def render_report(result: dict[str, Any], png: Path | None, path: Path) -> Path:
-    """Write report.html for a cruise-control-analyzer result."""
+def render_report(
+    result: dict[str, Any], png: Path | None, path: Path, *, candidates: list[dict[str, Any]] | None = None
+) -> Path:
+    """Write report.html for a cruise-control-analyzer result (``candidates``: the full list, if at hand)."""
     inp, speed, buttons, cruise = result["input"], result["speed"], result["buttons"], result["cruise"]
     meta = result.get("metadata", {})
     sets, resumes = buttons["set_presses"], buttons["resume_presses"]
@@ -137,14 +140,38 @@ def render_report(result: dict[str, Any], png: Path | None, path: Path) -> Path:
             "No marker windows.",
         )
     )
-    add(f"<h2>Candidate bits</h2><p class=sub>best {CANDIDATE_ROWS} of {_e(result['candidates_total'])}; all in candidates.csv</p>")
+    every = candidates if candidates is not None else result["candidates"]
+    bit_cols = [("address_hex", "address"), ("bus", "bus"), ("g", "g"), ("lsb_label", "LSB"), ("msb_label", "MSB"),
+                ("signal", "DBC signal")]  # fmt: skip
+    by_marker = sorted((c for c in every if c["score_marker"] > 0), key=lambda c: c["rank_marker"])[:TOP_ROWS]
+    add("<h2>Bits that change in the marker windows</h2>")
+    add("<p class=sub>flipping in every window and rarely elsewhere scores 1; the blinker lamps themselves are left out</p>")
     add(
         _table(
-            result["candidates"][:CANDIDATE_ROWS],
-            [("rank", "#"), ("address_hex", "address"), ("bus", "bus"), ("g", "g"), ("lsb_label", "LSB"), ("msb_label", "MSB"),
-             ("signal", "DBC signal"), ("score", "score"), ("score_marker", "marker"), ("score_engaged", "engaged"),
-             ("toggles", "flips"), ("flips_in_windows", "in windows"), ("windows_hit", "windows hit"),
-             ("engaged_edges_hit", "engaged edges hit")],  # fmt: skip
+            by_marker,
+            [("rank_marker", "#"), *bit_cols, ("score_marker", "score"), ("windows_hit", "windows hit"),
+             ("flips_in_windows", "flips inside"), ("toggles", "flips in all")],  # fmt: skip
+            "No marker windows, or no bit changed in them.",
+        )
+    )
+    by_engaged = sorted((c for c in every if c["score_engaged"] > 0), key=lambda c: c["rank_engaged"])[:TOP_ROWS]
+    add("<h2>Bits that follow cruise engagement</h2>")
+    add("<p class=sub>flipping at every engage/disengage edge (within engaged_margin) and rarely elsewhere scores 1</p>")
+    add(
+        _table(
+            by_engaged,
+            [("rank_engaged", "#"), *bit_cols, ("score_engaged", "score"), ("engaged_edges_hit", "edges hit"),
+             ("edge_lag_s", "mean lag (s)"), ("toggles", "flips in all")],  # fmt: skip
+            "Cruise never engaged, or no bit changed at its edges.",
+        )
+    )
+    add(f"<h2>All candidate bits</h2><p class=sub>best {CANDIDATE_ROWS} of {_e(result['candidates_total'])} by score; "
+        "every one in candidates.csv</p>")  # fmt: skip
+    add(
+        _table(
+            every[:CANDIDATE_ROWS],
+            [("rank", "#"), *bit_cols, ("score", "score"), ("score_marker", "marker"), ("score_engaged", "engaged"),
+             ("toggles", "flips"), ("flips_in_windows", "in windows"), ("engaged_edges_hit", "engaged edges hit")],  # fmt: skip
             "No bit changed.",
         )
     )

@@ -17,7 +17,8 @@ import numpy as np
 
 from jupyter_cts.can.bits import parse_bit_selector
 from jupyter_cts.can.dbc import Dbc
-from jupyter_cts.logs.reader import LogData, read_log
+from jupyter_cts.logs.reader import LogData
+from jupyter_cts.tools.cruise_control.reading import read_segment
 from jupyter_cts.logs.table import CanTable
 from jupyter_cts.tools.cruise_control.flips import FlipSummary, summarize_flips
 from jupyter_cts.tools.cruise_control.params import CruiseControlParams
@@ -90,7 +91,7 @@ def analyze_segment(
     damage are analysed and the damage becomes a warning.
     """
     path = Path(path)
-    data = read_log(path, salvage=params.salvage)
+    data = read_segment(path, salvage=params.salvage)
     if number is None and data.segments:
         number = data.segments[0].number
     return reduce_segment(data, params, dbc, index=index, path=path, number=number, sha256=sha256_file(path))

@@ -13,7 +13,7 @@ from typing import Any
 from jupyter_cts.can.dbc import Dbc, load_dbc
 from jupyter_cts.can.fingerprints import dbc_for_fingerprint
 from jupyter_cts.errors import DbcLookupError, ToolError
-from jupyter_cts.logs.reader import read_log
+from jupyter_cts.tools.cruise_control.reading import read_segment
 from jupyter_cts.logs.source import resolve_segments
 from jupyter_cts.tools.base import InputKind, ToolContext
 from jupyter_cts.tools.cruise_control.combine import Analysis, combine
@@ -30,8 +30,8 @@ COLUMNS: dict[str, list[str]] = {
     "timeline": ["t_s", "log_mono_time", "event", "value", "speed_mph", "detail"],
     "candidates": [
         "rank", "address_hex", "bus", "g", "lsb_label", "msb_label", "signal", "score", "score_marker",
-        "score_engaged", "toggles", "rises", "falls", "flips_in_windows", "windows_hit", "flips_engaged",
-        "engaged_edges_hit",
+        "score_engaged", "rank_marker", "rank_engaged", "toggles", "rises", "falls", "flips_in_windows",
+        "windows_hit", "flips_engaged", "engaged_edges_hit", "edge_lag_s",
     ],
     "edges": [
         "t_s", "log_mono_time", "address_hex", "bus", "g", "lsb_label", "msb_label", "signal", "role", "edge",
@@ -89,7 +89,7 @@ class CruiseControlAnalyzer(SegmentedTool):
         fingerprint = None
         if not params.dbc:
             # the car is named in carParams, logged at the start of the drive: the first file tells
-            fingerprint = read_log(segments[0].path, salvage=params.salvage).metadata.car_fingerprint
+            fingerprint = read_segment(segments[0].path, salvage=params.salvage).metadata.car_fingerprint
         dbc, reason, warnings = choose_dbc(params, fingerprint)
         log.info("decoding with DBC %s (%s)", dbc.name, reason)
         return Plan(tasks, {"dbc": dbc.source if params.dbc and Path(params.dbc).is_file() else dbc.name,
@@ -142,4 +142,4 @@ def write_artifacts(analysis: Analysis, params: CruiseControlParams, ctx: ToolCo
             write_table(ctx, stem, COLUMNS[stem], rows, meta, as_csv=params.export_csv, as_json=params.export_json)
     png = render_speed_timeline(analysis, params, ctx.artifact("speed_timeline.png"))
     write_json(ctx, "result.json", r)
-    render_report(r, png, ctx.artifact("report.html"))
+    render_report(r, png, ctx.artifact("report.html"), candidates=analysis.candidates)
