@@ -7,6 +7,7 @@ frame, so decoding a message over a one-hour drive costs milliseconds.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -98,14 +99,14 @@ def choose_bus(table: CanTable, address: int, bus: int | None) -> int | None:
 
 def decode(
     table: CanTable,
-    dbc: Dbc | str,
+    dbc: Dbc | str | os.PathLike[str],
     message: str | int,
     signals: Sequence[str] | None = None,
     *,
     bus: int | None = None,
 ) -> DecodedMessage:
     """Decode one message (by name or address) from ``table``; all its signals unless ``signals`` is given."""
-    db = load_dbc(dbc) if isinstance(dbc, str) else dbc
+    db = dbc if isinstance(dbc, Dbc) else load_dbc(dbc)
     msg = db.message(message)
     sigs = list(msg.signals.values()) if signals is None else [msg.signal(s) for s in signals]
     chosen = choose_bus(table, msg.address, bus)
@@ -136,13 +137,13 @@ def _decode_frames(frames: CanTable, msg: Message, sigs: list[Signal], bus: int 
 
 def decode_many(
     table: CanTable,
-    dbc: Dbc | str,
+    dbc: Dbc | str | os.PathLike[str],
     messages: Mapping[str | int, Sequence[str] | None] | Iterable[str | int],
     *,
     bus: int | None = None,
 ) -> dict[str, DecodedMessage]:
     """Decode several messages, keyed by name; ``messages`` maps each to its signals (None: all)."""
-    db = load_dbc(dbc) if isinstance(dbc, str) else dbc
+    db = dbc if isinstance(dbc, Dbc) else load_dbc(dbc)
     spec = messages if isinstance(messages, Mapping) else {m: None for m in messages}
     out: dict[str, DecodedMessage] = {}
     for message, signals in spec.items():

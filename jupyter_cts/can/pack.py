@@ -7,6 +7,7 @@ CANPacker (``floor((value - offset) / factor + 0.5)``) so our frames equal its b
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -52,7 +53,7 @@ def insert_raw(data: np.ndarray, sig: Signal, raw: np.ndarray) -> None:
 
 
 def pack_many(
-    dbc: Dbc | str,
+    dbc: Dbc | str | os.PathLike[str],
     message: str | int,
     columns: Mapping[str, np.ndarray | float | int],
     counters: np.ndarray | int | None = None,
@@ -65,7 +66,7 @@ def pack_many(
     ``counters`` fills the COUNTER signal (taken modulo its range, so a running frame index works).
     The CHECKSUM signal is computed last, by the rule of the DBC's family (see ``checksums``).
     """
-    db = load_dbc(dbc) if isinstance(dbc, str) else dbc
+    db = dbc if isinstance(dbc, Dbc) else load_dbc(dbc)
     msg = db.message(message)
     count = _frame_count(columns, counters, n)
     data = np.zeros((count, msg.size), np.uint8)
@@ -84,7 +85,7 @@ def pack_many(
 
 
 def pack(
-    dbc: Dbc | str,
+    dbc: Dbc | str | os.PathLike[str],
     message: str | int,
     values: Mapping[str, float | int],
     *,
@@ -114,9 +115,9 @@ def _fill_checksum(db: Dbc, msg: Message, data: np.ndarray) -> None:
     insert_raw(data, sig, checksum.astype(np.uint64))
 
 
-def verify_checksums(dbc: Dbc | str, message: str | int, data: np.ndarray) -> np.ndarray:
+def verify_checksums(dbc: Dbc | str | os.PathLike[str], message: str | int, data: np.ndarray) -> np.ndarray:
     """True per frame whose CHECKSUM matches the family rule (all True when the DBC has no rule)."""
-    db = load_dbc(dbc) if isinstance(dbc, str) else dbc
+    db = dbc if isinstance(dbc, Dbc) else load_dbc(dbc)
     msg = db.message(message)
     family = family_for(db.name)
     if family is None or family.checksum_signal not in msg.signals:
