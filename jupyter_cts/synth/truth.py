@@ -160,7 +160,7 @@ def marker_windows(left: list[Span], right: list[Span], timeout_s: float, log_en
     Flashes (and further left stalks) inside an open window do not open new ones. A window the log
     ends inside is ``partial``; one the timeout expires on is dropped (``timed_out`` is not a window).
     """
-    rights = sorted(s.start_s for s in right)
+    rights = sorted(s.start_s for s in right if s.start_s < log_end_s)
     out: list[dict] = []
     open_until = -1.0
     for start in sorted(s.start_s for s in left):
