@@ -8,6 +8,7 @@ Jupyter runtime folder, no CTS_* variables from the developer's shell).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -75,6 +76,10 @@ class Server:
             time.sleep(0.1)
 
 
+def with_plugins(plugin_dir: Path) -> str:
+    return os.pathsep.join(p for p in (str(plugin_dir), os.environ.get("PYTHONPATH", "")) if p)
+
+
 def clean_env(runtime_dir: Path, **extra: str) -> dict[str, str]:
     """This process's environment minus anything that would point ``cts`` at another server."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN_VARS)}
@@ -128,9 +133,69 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(5)
 
 
+SLEEPER = "cli-test-sleeper"
+_SLEEPER_MODULE = '''"""A tool whose run takes as long as asked: for waiting, following, Ctrl-C, cancel."""
+
+import logging
+import time
+
+from pydantic import Field
+
+from jupyter_cts.errors import ToolError
+from jupyter_cts.tools.base import InputKind, Tool, ToolParams
+
+log = logging.getLogger(__name__)
+
+
+class SleeperParams(ToolParams):
+    seconds: float = Field(2.0, ge=0, le=120, description="How long to run.", json_schema_extra={"unit": "s"})
+    fail: bool = Field(False, description="Fail at the end instead of completing.")
+
+
+class Sleeper(Tool):
+    id = "cli-test-sleeper"
+    name = "Sleeper (CLI tests)"
+    description = "Sleeps in steps of 0.1 s, logging and reporting progress each step."
+    category = "test"
+    input_kind = InputKind.NONE
+    Params = SleeperParams
+
+    def run(self, inputs, params, ctx):
+        steps = max(1, round(params.seconds / 0.1))
+        for step in range(1, steps + 1):
+            time.sleep(params.seconds / steps)
+            log.info("step %d of %d", step, steps)
+            ctx.progress(100.0 * step / steps, f"slept step {step} of {steps}")
+        ctx.artifact("steps.txt").write_text("\\n".join(str(i) for i in range(1, steps + 1)))
+        if params.fail:
+            raise ToolError("the sleeper was asked to fail (fail=true)")
+        return {"slept_s": params.seconds, "steps": list(range(1, steps + 1)), "warnings": []}
+'''
+
+
+def write_test_plugin(folder: Path) -> Path:
+    """An installed-looking package (module + dist-info with an entry point) that adds the sleeper tool.
+
+    Put ``folder`` on PYTHONPATH and the registry discovers it like any third-party tool package.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "cts_cli_test_tools.py").write_text(_SLEEPER_MODULE)
+    info = folder / "cts_cli_test_tools-1.0.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: cts-cli-test-tools\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[jupyter_cts.tools]\n{SLEEPER} = cts_cli_test_tools:Sleeper\n")
+    return folder
+
+
 @pytest.fixture(scope="session")
-def cts_lite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A real ``cts-lite`` on a free 127.0.0.1 port, with its own root, data and runtime folders."""
+def plugin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_test_plugin(tmp_path_factory.mktemp("plugins"))
+
+
+@pytest.fixture(scope="session")
+def cts_lite(tmp_path_factory: pytest.TempPathFactory, plugin_dir: Path) -> Iterator[Server]:
+    """A real ``cts-lite`` on a free 127.0.0.1 port, with its own root, data and runtime folders, and
+    the test sleeper tool installed next to the built-in tools."""
     from jupyter_cts.server.lite import launch
 
     base = tmp_path_factory.mktemp("cts-lite")
@@ -141,7 +206,7 @@ def cts_lite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server = launch(
         root,
         data_dir=data,
-        env=clean_env(runtime),
+        env=clean_env(runtime, PYTHONPATH=with_plugins(plugin_dir)),
         log_path=log_path,
         args=["--CTSApp.max_concurrent_runs=2", "--ServerApp.allow_root=True"],
     )
@@ -180,3 +245,16 @@ def plain_jupyter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield Server(url, token, base, runtime, base, log_path)
     finally:
         _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def segment(cts_lite: Server) -> str:
+    """A generated one-minute Subaru segment inside the server's root, written by ``cts synth``.
+
+    Returned as the path relative to the server's root folder, the way a person passes ``--path``.
+    """
+    out = cts_lite.root_dir / "drive"
+    result = cts(["synth", "--out", str(out)], env=clean_env(cts_lite.runtime_dir))
+    assert result.code == 0, result
+    truth = json.loads((out / "truth.json").read_text())
+    return str(Path("drive") / truth["segments"][0]["path"])

@@ -278,7 +278,7 @@ def synth(out_dir: Path, synth_args: tuple[str, ...]) -> int:
       cts synth --out demo/
       cts run cruise-control-analyzer --path demo --local --out report/
     """
-    from jupyter_cts.synth import main as synth_main  # type: ignore[attr-defined]  # heavy (schema, DBC): only when asked for
+    from jupyter_cts.synth.__main__ import main as synth_main  # heavy (schema, DBC): only when asked for
 
     code = synth_main(["--out", str(out_dir), *synth_args])
     return int(code or 0)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import textwrap
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -15,7 +18,7 @@ def tool_block(tool: ToolInfo) -> list[str]:
     """A tool with each parameter's type, default, unit and description."""
     lines = [f"{tool.id}  ({tool.name}; {tool.category}, v{tool.version}, input: {tool.input})"]
     if tool.description:
-        lines.append(f"  {tool.description.strip()}")
+        lines.extend(_wrap(tool.description, "  "))
     params = param_rows(tool.params_schema)
     if not params:
         lines.append("  parameters: none")
@@ -28,8 +31,13 @@ def tool_block(tool: ToolInfo) -> list[str]:
         head = f"    {p['name']:<{name_w}}  {p['type']:<{type_w}}  {extras}".rstrip()
         lines.append(head)
         if p["description"]:
-            lines.append(f"    {'':<{name_w}}  {p['description']}")
+            lines.extend(_wrap(p["description"], " " * (name_w + 6)))
     return lines
+
+
+def _wrap(text: str, indent: str) -> list[str]:
+    width = min(110, max(60, shutil.get_terminal_size((100, 24)).columns - 1))
+    return textwrap.wrap(" ".join(text.split()), width, initial_indent=indent, subsequent_indent=indent)
 
 
 def param_rows(schema: dict[str, Any]) -> list[dict[str, str]]:
@@ -210,34 +218,37 @@ def log_line(record: LogRecord) -> str:
 
 
 def result_summary(result: dict[str, Any], limit: int = 14) -> list[str]:
-    """A tool-agnostic digest of a result: counts of lists, scalar values, one level deep."""
+    """A tool-agnostic digest of a result: how many of each thing it found, then its warnings.
+
+    Every tool's result has its own shape; counting the lists (one level into sections) says the
+    most in the fewest lines: ``target_windows: 2 items``, ``buttons.set_presses: 2 items``.
+    ``input`` and ``metadata`` (SPEC fields of every tool) are summarised in one line or skipped.
+    """
     lines: list[str] = []
+    source = result.get("input")
+    if isinstance(source, dict):
+        scalars = [f"{k}={_value(v)}" for k, v in source.items() if isinstance(v, int | float | str | bool)]
+        if scalars:
+            lines.append("input: " + ", ".join(scalars[:4]))
     for key, value in result.items():
-        if key == "metadata":
+        if key in ("input", "metadata", "warnings"):
             continue
-        if isinstance(value, dict):
-            for sub, inner in value.items():
-                text = _digest(inner)
-                if text is not None:
-                    lines.append(f"{key}.{sub}: {text}")
-        else:
-            text = _digest(value)
-            if text is not None:
-                lines.append(f"{key}: {text}")
+        if isinstance(value, list):
+            lines.append(f"{key}: {_count(value)}")
+        elif isinstance(value, dict):
+            lines.extend(
+                f"{key}.{sub}: {_count(inner)}" for sub, inner in value.items() if isinstance(inner, list)
+            )
+    warnings = result.get("warnings")
     if len(lines) > limit:
         lines = lines[:limit] + [f"... ({len(lines) - limit} more; `cts result RUN` prints it all)"]
+    if isinstance(warnings, list):
+        lines.extend(f"warning: {w if isinstance(w, str) else json.dumps(w)}" for w in warnings)
     return lines
 
 
-def _digest(value: Any) -> str | None:
-    if isinstance(value, list):
-        return f"{len(value)} item{'s' if len(value) != 1 else ''}"
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    if isinstance(value, bool | int | str) or value is None:
-        text = _value(value)
-        return text if len(text) <= 60 else text[:57] + "..."
-    return None
+def _count(items: list[Any]) -> str:
+    return f"{len(items)} item{'s' if len(items) != 1 else ''}"
 
 
 def human_size(n: int) -> str:
