@@ -128,19 +128,17 @@ async def test_a_live_stream_follows_the_run_as_it_happens(cts_api):
     assert arrivals[-1][0] - first_step > 0.5, "records arrived while the run was going, not all at the end"
 
 
-async def test_a_reconnecting_client_resumes_after_its_last_event_id(
-    cts_api, cts_app, jp_http_port, jp_base_url, jp_serverapp
-):
-    token = jp_serverapp.identity_provider.token
-    path = f"{jp_base_url}v1/runs/{{}}/logs"
+async def test_a_reconnecting_client_resumes_after_its_last_event_id(cts_api, cts_listening):
+    port, token = cts_listening.port, cts_listening.token
+    path = f"{cts_listening.base_url}v1/runs/{{}}/logs"
     run_id = await start(cts_api, "test-steps", {"steps": 6, "delay_s": 0.15})
 
-    first = await RawStream.open(jp_http_port, path.format(run_id), token)
+    first = await RawStream.open(port, path.format(run_id), token)
     await first.read_until("step 2 of 6")
     seen = [int(e["id"]) for e in first.events if e.get("event") == "log"]
     first.close()  # the network dropped
 
-    second = await RawStream.open(jp_http_port, path.format(run_id), token, last_event_id=seen[-1])
+    second = await RawStream.open(port, path.format(run_id), token, last_event_id=seen[-1])
     await second.read_until("event: end")
     second.close()
     resumed = [int(e["id"]) for e in second.events if e.get("event") == "log"]
@@ -153,13 +151,13 @@ async def test_a_reconnecting_client_resumes_after_its_last_event_id(
 
 
 async def test_a_client_that_goes_away_is_unsubscribed_and_idle_streams_get_heartbeats(
-    cts_api, cts_app, jp_http_port, jp_base_url, jp_serverapp
+    cts_api, cts_app, cts_listening
 ):
-    token = jp_serverapp.identity_provider.token
+    port, token = cts_listening.port, cts_listening.token
     run_id = await start(cts_api, "test-misbehave", {"mode": "sleep", "seconds": 60})
     await cts_api.wait_for(run_id, {"running"})
 
-    stream = await RawStream.open(jp_http_port, f"{jp_base_url}v1/runs/{run_id}/logs", token)
+    stream = await RawStream.open(port, f"{cts_listening.base_url}v1/runs/{run_id}/logs", token)
     text = await stream.read_until(": heartbeat\n\n: heartbeat\n\n", timeout=5)
     assert "Cache-Control: no-cache" in text
     assert cts_app.open_streams == 1

@@ -4,6 +4,7 @@
 - ``cts_app``: the extension of pytest-jupyter's ``jp_serverapp``, started as the server's start hook
   starts it and stopped (engine, run processes) when the test ends. pytest-jupyter never runs the
   start and stop hooks itself.
+- ``cts_listening``: port, base_url and token of the listening test server (for raw-socket tests).
 - ``cts_api``: a small JSON client over ``jp_fetch`` (and its odd ``base_url``) that never raises on
   error statuses, so tests assert on the answer a user gets.
 
@@ -73,7 +74,7 @@ class APIClient:
     ) -> Reply:
         if json_body is not None:
             body = json.dumps(json_body)
-        if body is None and method in ("POST", "PUT", "PATCH"):
+        if body is None and method in ("POST", "PUT", "PATCH") and "body_producer" not in kwargs:
             body = b""
         r = await self._fetch(
             "v1", *path, method=method, body=body, params=params, headers=headers, raise_error=False, **kwargs
@@ -101,6 +102,22 @@ class APIClient:
                     f"run {run_id} is still {run['status']} after {timeout} s, wanted {statuses}"
                 )
             await asyncio.sleep(0.05)
+
+
+@dataclass
+class Listening:
+    """Where the test server listens, for tests that talk raw HTTP over a socket."""
+
+    port: int
+    base_url: str
+    token: str
+
+
+@pytest.fixture
+def cts_listening(
+    http_server_client: Any, jp_http_port: int, jp_base_url: str, jp_serverapp: Any, cts_app: CTSApp
+) -> Listening:
+    return Listening(jp_http_port, jp_base_url, jp_serverapp.identity_provider.token)
 
 
 @pytest.fixture
