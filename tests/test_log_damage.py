@@ -13,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from logfactory import (
     can_list_pointer_offset,
-    decompress,
     message_offsets,
     oracle_rows,
     table_rows,
@@ -98,6 +97,23 @@ def oracle_rows_of(data: bytes, tmp_path: Path) -> list:
     prefix = tmp_path / "prefix"
     prefix.write_bytes(data)
     return oracle_rows(prefix)
+
+
+def test_a_corrupt_message_header_between_good_messages(tmp_path: Path) -> None:
+    drive = write_drive(tmp_path / "rlog", compression=None, seed=15)
+    data = bytearray(drive.path.read_bytes())
+    offsets = message_offsets(bytes(data))
+    victim = offsets[len(offsets) // 3]
+    struct.pack_into("<I", data, victim, 0x00C0_0000)  # "12 million segments"
+    drive.path.write_bytes(bytes(data))
+
+    with pytest.raises(LogFormatError) as err:
+        read_log(drive.path)
+    log = read_log(drive.path, salvage=True)
+
+    assert err.value.offset == victim and "segments" in err.value.reason
+    assert log.n_events == len(offsets) // 3
+    assert table_rows(log.can) == oracle_rows_of(bytes(data[:victim]), tmp_path)
 
 
 def test_a_truncated_zst_file(tmp_path: Path) -> None:
@@ -221,19 +237,22 @@ def test_a_payload_longer_than_canfd_is_cut_with_a_warning(tmp_path: Path) -> No
     assert "64" in log.warnings[0]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
+    arena=st.sampled_from([None, 2, 4]),
     flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), min_size=1, max_size=6),
     cut=st.one_of(st.none(), st.integers(0, 10**6)),
 )
-def test_any_flipped_bytes_give_a_result_or_a_log_format_error(flips, cut) -> None:
+def test_any_flipped_bytes_give_a_result_or_a_log_format_error(arena, flips, cut) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "rlog"
-        with LogWriter(path, None, first_segment_words=None) as w:
+        with LogWriter(path, None, first_segment_words=arena) as w:
+            w.init_data(0, dongle_id="d", version="v")
+            w.car_params(0, car_fingerprint="SUBARU_OUTBACK", brand="subaru")
             for k in range(40):
-                w.can(k, [(0x100 + k, bytes([k] * (k % 9)), k % 3)] * (k % 4))
+                w.can(k, [(0x100 + k, bytes([k] * (k % 9 + 50 * (k % 13 == 0))), k % 3)] * (k % 4))
                 w.car_state(k, v_ego=float(k))
-        data = bytearray(decompress(path))
+        data = bytearray(path.read_bytes())
         for where, xor in flips:
             data[where % len(data)] ^= xor
         path.write_bytes(bytes(data[: None if cut is None else cut % (len(data) + 1)]))

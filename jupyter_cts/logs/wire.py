@@ -79,57 +79,95 @@ def _u32_words(data: bytes) -> memoryview:
     return memoryview(np.frombuffer(data, "<u4", count=n // 4).astype("=u4").tobytes()).cast("I")
 
 
+# An Event at the start of a single-segment message: the root pointer right behind the header points
+# at a struct laid out right behind it (offset 0) with the Event's section sizes, as builders write it.
+_ROOT_SIG = _U((EVENT.pointer_words << 48) | (EVENT.data_words << 32))
+_LOW32 = _U(0xFFFFFFFF)
+
+
 def frame_messages(data: bytes) -> Framing:
-    """Split the stream into messages: one cheap loop step per message, nothing per frame."""
+    """Split the stream into messages.
+
+    Framing is sequential (each header says where the next message starts), so a Python loop per
+    message would cost as much as decompression. Instead, guess: every word pair that looks like a
+    single-segment header followed by an Event root pointer is a candidate, and a run of candidates
+    each of whose header points exactly at the next one is accepted at once, starting from a known
+    boundary. A guess inside a message never chains from a real boundary, so it is never accepted.
+    Whatever the guess misses (multi-segment messages, other layouts) takes one scalar step.
+    """
     n = len(data)
+    n_words = n // 8
+    u64 = np.frombuffer(data, "<u8", count=n_words)
     u32 = _u32_words(data)
-    starts: list[int] = []  # in u32 units
-    multi: list[tuple[int, int, int]] = []  # (message index, header words, segment 0 words)
-    add = starts.append
-    q = 0
+    cand = np.flatnonzero(u64[1:] == _ROOT_SIG)
+    head = u64[cand]
+    nxt = cand + 1 + (head >> _U(32)).astype(np.int64)
+    single = (head & _LOW32) == 0
+    links = single[:-1] & (nxt[:-1] == cand[1:])
+    stops = np.append(np.flatnonzero(~links), len(cand) - 1)  # where a chain of candidates ends
+    cand_list = cand.tolist() if len(cand) < 64 else None  # tiny inputs: skip numpy lookups
+
+    chunks: list[np.ndarray] = []
+    multi: dict[int, tuple[int, int]] = {}  # start word -> (header words, segment 0 words)
     damage = None
-    try:
-        while True:
-            if u32[q]:  # more than one segment: the rare case, checked with care
-                count = u32[q] + 1
-                hdr_words = (count >> 1) + 1
-                if count > MAX_SEGMENTS or (q << 2) + hdr_words * 8 > n:
-                    damage = (q << 2, f"not a Cap'n Proto message header (claims {count} segments)")
-                    break
-                multi.append((len(starts), hdr_words, u32[q + 1]))
-                add(q)
-                q += (hdr_words + sum(u32[q + 1 : q + 1 + count])) << 1
-                continue
-            add(q)
-            q += 2 + (u32[q + 1] << 1)
-    except IndexError:
-        pass  # ran off the end: the last message is checked below
-    end_q = q
+    w = 0
+    while w < n_words:
+        i = int(np.searchsorted(cand, w)) if cand_list is None else _bisect(cand_list, w)
+        if i < len(cand) and cand[i] == w and single[i]:
+            j = int(stops[np.searchsorted(stops, i)])
+            if single[j]:
+                chunks.append(cand[i : j + 1])
+                w = int(nxt[j])
+            else:  # the run reaches a boundary whose header is not single-segment: the scalar step reads it
+                chunks.append(cand[i:j])
+                w = int(cand[j])
+            continue
+        # One message the guess did not cover: read its segment table.
+        count = u32[2 * w] + 1
+        hdr_words = (count >> 1) + 1
+        if count > MAX_SEGMENTS or w + hdr_words > n_words:
+            damage = (w * 8, f"not a Cap'n Proto message header (claims {count} segments)")
+            if w + hdr_words > n_words and count <= MAX_SEGMENTS:
+                damage = (w * 8, f"the stream ends at byte {n}, inside the header of a message (file cut?)")
+            break
+        sizes = u32[2 * w + 1 : 2 * w + 1 + count]
+        if count > 1:
+            multi[w] = (hdr_words, sizes[0])
+        chunks.append(np.array([w], np.int64))
+        w += hdr_words + sum(sizes)
+
+    start_w = np.concatenate(chunks) if chunks else np.zeros(0, np.int64)
     if n == 0:
         damage = (0, "the log is empty: no events at all")
-    if starts and (starts[-1] + 2 > len(u32) or end_q << 2 > n):
-        # The last message is incomplete: its header or its segments run past the end.
-        last = starts.pop() << 2
-        if multi and multi[-1][0] == len(starts):
-            multi.pop()
+    elif damage is None and w > n_words:
+        last = int(start_w[-1]) * 8
+        start_w = start_w[:-1]
+        multi.pop(last // 8, None)
         damage = (
             last,
             f"the stream ends at byte {n}, inside a message that starts at byte {last} (file cut?)",
         )
-        end_q = last >> 2
-    elif damage is None and end_q << 2 < n:
-        damage = (end_q << 2, f"{n - (end_q << 2)} stray bytes after the last message (file cut?)")
-    q_arr = np.asarray(starts, np.int64)
-    start = q_arr << 2
-    seg0 = (q_arr >> 1) + 1
-    seg0_words = np.frombuffer(data, "<u4", count=n // 4)[q_arr + 1].astype(np.int64)
-    is_multi = np.zeros(start.shape[0], bool)
-    for i, hdr_words, words in multi:
-        seg0[i] = (start[i] >> 3) + hdr_words
-        seg0_words[i] = words
-        is_multi[i] = True
-    end = np.append(start[1:], end_q << 2).astype(np.int64)
+        w = last // 8
+    elif damage is None and n % 8:
+        damage = (w * 8, f"{n % 8} stray bytes after the last message (file cut?)")
+    seg0 = start_w + 1
+    seg0_words = (u64[start_w] >> _U(32)).astype(np.int64) if start_w.shape[0] else np.zeros(0, np.int64)
+    is_multi = np.zeros(start_w.shape[0], bool)
+    if multi:
+        where = np.searchsorted(start_w, np.fromiter(multi, np.int64, len(multi)))
+        for k, (hdr_words, words) in zip(where.tolist(), multi.values(), strict=True):
+            seg0[k] = start_w[k] + hdr_words
+            seg0_words[k] = words
+            is_multi[k] = True
+    start = start_w * 8
+    end = np.append(start[1:], w * 8).astype(np.int64)
     return Framing(start, end, seg0, seg0_words, is_multi, damage)
+
+
+def _bisect(values: list[int], x: int) -> int:
+    import bisect
+
+    return bisect.bisect_left(values, x)
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -237,41 +275,56 @@ def _read_can_lists(u64: np.ndarray, msgs: np.ndarray, roots: _Roots, fr: Framin
     bad.first_of(~ok, msgs, ptr_w * 8, "the can list pointer is not a list of structs inside the event")
     n_el[~ok | (lp == 0)] = 0
 
-    # Word index of every element: list start + index within the list * stride.
+    # Word index of every element: list start + index within the list * stride. The lists were
+    # checked to lie inside their segments, so every element word below is a valid index.
     total = int(n_el.sum())
     first = np.cumsum(n_el) - n_el
     uniform = stride.shape[0] == 0 or bool((stride == stride[0]).all() and (edw == edw[0]).all())
+    elem_dw: np.ndarray | int
+    elem_pw: np.ndarray | int
     if uniform:
         s = int(stride[0]) if stride.shape[0] else 0
-        elem_dw: np.ndarray | int = int(edw[0]) if edw.shape[0] else 0
-        elem_pw: np.ndarray | int = int(epw[0]) if epw.shape[0] else 0
-        elem_w = np.repeat(list_w + 1 - first * s, n_el) + np.arange(total, dtype=np.int64) * s
+        elem_dw, elem_pw = (int(edw[0]), int(epw[0])) if edw.shape[0] else (0, 0)
+        elem_w = np.repeat(list_w + 1 - first * s, n_el)
+        elem_w += np.arange(0, total * s, s, dtype=np.int64) if s else 0
     else:
         elem_dw, elem_pw = np.repeat(edw, n_el), np.repeat(epw, n_el)
-        per = np.repeat(stride, n_el)
-        elem_w = np.repeat(list_w + 1 - first * stride, n_el) + np.arange(total, dtype=np.int64) * per
+        elem_w = np.repeat(list_w + 1, n_el)
+        elem_w += (np.arange(total, dtype=np.int64) - np.repeat(first, n_el)) * np.repeat(stride, n_el)
 
-    u32 = u64.view("<u4")
-    address = _take(
-        u32, elem_w * 2 + CAN_DATA.address_byte // 4, np.greater_equal(elem_dw * 8, CAN_DATA.address_byte + 4)
-    )
-    src = _take(
-        u64.view(np.uint8), elem_w * 8 + CAN_DATA.src_byte, np.greater(elem_dw * 8, CAN_DATA.src_byte)
-    )
-    dp_w = elem_w + elem_dw + CAN_DATA.dat_pointer
-    dp = _take(u64, dp_w, np.greater(elem_pw, CAN_DATA.dat_pointer))
-    dat_w = dp_w + 1 + _offsets(dp)
-    dlc = (dp >> _U(35)).astype(np.int64)
-    inside = (dat_w >= np.repeat(lo, n_el)) & ((dat_w << 3) + dlc <= np.repeat(hi, n_el) << 3)
-    ok_dat = (dp == 0) | (((dp & _LIST_SIZE_AND_KIND) == _BYTE_LIST) & inside)
-    if not ok_dat.all():
-        owner = np.repeat(msgs, n_el)
+    address = _field(u64, elem_w, elem_dw, CAN_DATA.address_byte).astype(np.uint32)  # keeps the low bits
+    src = _field(u64, elem_w, elem_dw, CAN_DATA.src_byte).astype(np.uint8)
+
+    dp_w = elem_w + (elem_dw + CAN_DATA.dat_pointer)
+    dp = u64.take(dp_w, mode="clip")
+    if not np.all(np.greater(elem_pw, CAN_DATA.dat_pointer)):
+        dp[~np.broadcast_to(np.greater(elem_pw, CAN_DATA.dat_pointer), dp.shape)] = 0
+    dat_w = (dp.view("<i8") << 32) >> 34  # bits 2-31, sign extended: the word offset
+    dat_w += dp_w + 1
+    dlc = (dp >> _U(35)).view(np.int64)  # a null pointer gives 0
+    wrong = ((dp & _LIST_SIZE_AND_KIND) != _BYTE_LIST) & (dp != 0)
+    wrong |= dat_w < np.repeat(lo, n_el)
+    wrong |= (dat_w << 3) + dlc > np.repeat(hi << 3, n_el)
+    if wrong.any():
         bad.first_of(
-            ~ok_dat, owner, dp_w * 8, "a CAN frame's dat pointer is not a byte list inside the event"
+            wrong,
+            np.repeat(msgs, n_el),
+            dp_w * 8,
+            "a CAN frame's dat pointer is not a byte list inside the event",
         )
-        dlc[~ok_dat] = 0
-    dlc[dp == 0] = 0
-    return _Elements(msgs, n_el, address.astype(np.uint32), src.astype(np.uint8), dlc, dat_w)
+        dlc[wrong] = 0
+    return _Elements(msgs, n_el, address, src, dlc, dat_w)
+
+
+def _field(u64: np.ndarray, elem_w: np.ndarray, elem_dw: np.ndarray | int, byte: int) -> np.ndarray:
+    """The data-section word holding ``byte``, shifted so that byte is lowest; 0 past the section."""
+    word = u64.take(elem_w + byte // 8)
+    if byte % 8:
+        word >>= _U(8 * (byte % 8))
+    present = np.greater(elem_dw, byte // 8)
+    if not np.all(present):
+        word[~np.broadcast_to(present, word.shape)] = 0
+    return word
 
 
 # -- pycapnp for the rest --------------------------------------------------------------------------
@@ -315,12 +368,14 @@ def _payloads(u64: np.ndarray, dat_w: np.ndarray, dlc: np.ndarray, width: int) -
     """Payloads start on word boundaries: one gather per 8 bytes, then mask what is past the end."""
     n = dat_w.shape[0]
     if width == 8:
-        words = _take(u64, dat_w) & _BYTE_MASKS[np.minimum(dlc, 8)]
-        return words.astype("<u8", copy=False).view(np.uint8).reshape(n, 8)
+        words = u64.take(dat_w, mode="clip")
+        if n and int(dlc.min()) < 8:
+            words &= _BYTE_MASKS[np.minimum(dlc, 8)]
+        return words.view(np.uint8).reshape(n, 8)  # '<u8' words: bytes in stream order
     k = np.arange(width // 8, dtype=np.int64)
-    words = _take(u64, dat_w[:, None] + k[None, :])
+    words = u64.take(dat_w[:, None] + k[None, :], mode="clip")
     words &= _BYTE_MASKS[np.clip(dlc[:, None] - 8 * k[None, :], 0, 8)]
-    return words.astype("<u8", copy=False).view(np.uint8).reshape(n, width)
+    return words.view(np.uint8).reshape(n, width)
 
 
 def _assemble(
