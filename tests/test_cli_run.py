@@ -6,7 +6,10 @@ expected values are read from the server with plain HTTP, never typed into the t
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
+from pathlib import Path
 
 import httpx
 from cli_harness import Server, clean_env, cts
@@ -133,3 +136,26 @@ def test_cts_finds_a_running_cts_lite_without_being_told(cts_lite: Server) -> No
 
     assert result.code == 0, result
     assert {t["id"] for t in json.loads(result.stdout)["tools"]} >= {TOOL}
+
+
+def test_a_local_file_is_uploaded_then_analysed(cts_lite: Server, segment: str, tmp_path: Path) -> None:
+    """The log lives on the person's machine, not the server's: --upload streams it over first."""
+    local_copy = tmp_path / "my-drive" / "rlog.zst"
+    local_copy.parent.mkdir()
+    shutil.copyfile(cts_lite.root_dir / segment, local_copy)
+
+    result = cts(
+        ["run", TOOL, "--upload", str(local_copy), "-p", "speed_min=50", "--json", "--wait"],
+        env=cts_lite.env(),
+    )
+
+    assert result.code == 0, result
+    run = json.loads(result.stdout)
+    assert run["status"] == "completed"
+    assert run["input"]["type"] == "upload"
+    digest = hashlib.sha256(local_copy.read_bytes()).hexdigest()
+    assert f"sha256 {digest[:12]}" in result.stderr, "the server hashed exactly the bytes sent"
+    served = httpx.get(
+        f"{cts_lite.url}v1/runs/{run['run_id']}/result", headers=cts_lite.headers, timeout=10
+    ).json()
+    assert served["input"]["events"] > 0

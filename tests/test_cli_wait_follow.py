@@ -9,6 +9,8 @@ analysis happens to be on this machine.
 from __future__ import annotations
 
 import json
+import os
+import pty
 import queue
 import signal
 import subprocess
@@ -16,7 +18,7 @@ import threading
 import time
 
 import httpx
-from cli_harness import SLEEPER, Server, cts, start_cts
+from cli_harness import CTS, SLEEPER, Server, cts, start_cts
 
 TOOL = "cruise-control-analyzer"
 
@@ -181,3 +183,36 @@ def test_logs_of_a_finished_run_and_logs_since(cts_lite: Server) -> None:
     assert [json.loads(line)["seq"] for line in later.stdout.splitlines()] == [r["seq"] for r in stored[2:]]
     assert followed.code == 0, "a finished run streams its whole log and ends at once"
     assert len(followed.stdout.splitlines()) == len(stored)
+
+
+def test_on_a_terminal_the_progress_bar_redraws_one_line(cts_lite: Server) -> None:
+    """stderr is a real pseudo-terminal here, as in an interactive shell."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [*CTS, "run", SLEEPER, "-p", "seconds=1", "--wait"],
+        env=cts_lite.env(COLUMNS="100"),
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        text=True,
+    )
+    os.close(slave)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the terminal closes when the command exits
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(master)
+    stdout, _ = proc.communicate(timeout=30)
+
+    assert proc.returncode == 0, stdout
+    text = screen.decode()
+    bar_part = text.split("\n", 1)[1]  # after "run ID queued (tool)"
+    redraws = bar_part.split("\n", 1)[0]
+    assert redraws.count("\r") >= 5, "one line, redrawn as the run progresses"
+    assert "slept step 10 of 10" in redraws and "100%" in redraws
+    assert all(len(part.rstrip()) <= 99 for part in redraws.split("\r")), "fits the terminal"
+    assert "completed" in stdout.splitlines()[0]
