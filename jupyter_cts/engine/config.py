@@ -47,11 +47,8 @@ class EngineConfig:
         _positive("max_upload_bytes", self.max_upload_bytes)
         if self.max_queued_runs < 0:
             raise ValueError(f"max_queued_runs is {self.max_queued_runs}: use 0 or more")
-        if self.default_timeout_s > self.max_timeout_s:
-            raise ValueError(
-                f"default_timeout_s ({self.default_timeout_s}) is above max_timeout_s "
-                f"({self.max_timeout_s}): raise max_timeout_s or lower default_timeout_s"
-            )
+        # A maximum below the default lowers the default: runs must always be allowed to start.
+        self.default_timeout_s = min(self.default_timeout_s, self.max_timeout_s)
         if self.retention_days is not None:
             _positive("retention_days", self.retention_days)
         if self.retention_max_runs is not None and self.retention_max_runs < 0:

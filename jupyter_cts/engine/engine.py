@@ -486,6 +486,7 @@ class ExecutionEngine:
             )
         artifacts = self._collect_artifacts(run_id) if active.pid is not None else []
         log_seq = self.logs.close(run_id)
+        shutil.rmtree(self.store.run_dir(run_id) / "tmp", ignore_errors=True)
         with self._lock:
             if outcome is not None:
                 status, error = outcome
@@ -501,7 +502,6 @@ class ExecutionEngine:
             del self._active[run_id]
             self._changed.notify_all()
         self._emit_status(run_id)
-        shutil.rmtree(self.store.run_dir(run_id) / "tmp", ignore_errors=True)
         self._wakeup.set()  # a slot is free
 
     def _outcome(self, active: _Active, info: ExitInfo) -> tuple[RunStatus, str | None] | None:

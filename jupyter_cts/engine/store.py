@@ -266,7 +266,8 @@ class RunStore:
             rows = self._db.execute(
                 "SELECT input FROM runs WHERE status IN (?, ?)", [str(s) for s in ACTIVE]
             ).fetchall()
-        return [RunInput.model_validate_json(r["input"]) for r in rows if r["input"]]
+        values = [json.loads(r["input"]) for r in rows if r["input"]]
+        return [RunInput.model_validate(v) for v in values if v]
 
 
 def _encode(fields: dict[str, Any]) -> dict[str, Any]:

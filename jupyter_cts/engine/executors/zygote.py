@@ -9,8 +9,11 @@ pipes attached as file descriptors), ``kill`` (a run id).
 template -> engine: ``ready``, ``spawned`` (run id, pid), ``exited`` (run id, exit code, usage).
 
 It is the parent of every run, so it reaps them: when a run's leader exits it first kills whatever
-is left in the run's process group, then reports. When the engine goes away (the socket closes) it
-kills every run it started and exits, so a crashed server leaves no orphans behind.
+is left in the run's process group, then reports. It is also a "child subreaper" (Linux): a
+process a run started in a new session, whose parent then exited, is adopted by the template
+instead of init, recognised by the ``CTS_RUN_ID`` in its environment, and killed with its run.
+When the engine goes away (the socket closes) it kills every run it started and exits, so a
+crashed server leaves no orphans behind.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from jupyter_cts.engine.processes import kill_tree, killpg
 
 MAX_MESSAGE = 1 << 20
 RUN_FDS = 3  # messages, stdout, stderr
+RUN_ID_ENV = "CTS_RUN_ID"
+PR_SET_CHILD_SUBREAPER = 36
 
 
 def main(control_fd: int) -> None:
@@ -38,8 +43,21 @@ def main(control_fd: int) -> None:
         return
     sys.path[:] = hello.get("sys_path") or sys.path
     failed = _preload(hello.get("preload", []))
+    _become_subreaper()
     _send(sock, op="ready", failed=failed, pid=os.getpid())
     Template(sock).serve()
+
+
+def _become_subreaper() -> None:
+    """Adopt the orphans of runs (Linux only; elsewhere they go to init as usual)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _preload(modules: list[str]) -> list[str]:
@@ -148,6 +166,7 @@ class Template:
             self.sock.close()
             os.close(self.sig_r)
             os.close(self.sig_w)
+            os.environ[RUN_ID_ENV] = job["run_id"]  # inherited by everything the run starts
             from jupyter_cts.engine.child import run_job
 
             code = run_job(job, *fds)
@@ -181,6 +200,7 @@ class Template:
             _, status, usage = os.wait4(pid, 0)
             run_id = self.children.pop(pid, None)
             if run_id is not None:
+                self._kill_adopted(run_id)
                 _send(
                     self.sock,
                     op="exited",
@@ -195,10 +215,28 @@ class Template:
         for pid, rid in list(self.children.items()):
             if rid == run_id:
                 kill_tree(pid)
+        self._kill_adopted(run_id)
+
+    def _kill_adopted(self, run_id: str | None) -> None:
+        """Kill orphans of run ``run_id`` (every orphan when None) that this template adopted."""
+        try:
+            import psutil
+
+            adopted = [p for p in psutil.Process().children() if p.pid not in self.children]
+        except Exception:  # noqa: BLE001
+            return
+        for proc in adopted:
+            try:
+                owner = proc.environ().get(RUN_ID_ENV)
+            except Exception:  # noqa: BLE001 - gone, or a zombie waiting to be reaped
+                continue
+            if owner is not None and (run_id is None or owner == run_id):
+                kill_tree(proc.pid)
 
     def _kill_everything(self) -> None:
         for pid in list(self.children):
             kill_tree(pid)
+        self._kill_adopted(None)
         for pid in list(self.children):
             try:
                 os.waitpid(pid, 0)

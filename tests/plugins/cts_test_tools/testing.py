@@ -95,8 +95,8 @@ def run_processes() -> list[psutil.Process]:
 
 def logged_pids(engine: ExecutionEngine, run: Run, label: str) -> list[int]:
     """Pids a test tool wrote to its log as "<label> pid N"."""
-    pattern = re.compile(rf"\b{re.escape(label)} pid (\d+)")
-    return [int(m.group(1)) for r in engine.get_logs(run.run_id) for m in [pattern.search(r.message)] if m]
+    pattern = re.compile(rf"{re.escape(label)} pid (\d+)")
+    return [int(m.group(1)) for r in engine.get_logs(run.run_id) for m in [pattern.fullmatch(r.message)] if m]
 
 
 def assert_no_leftovers(*pids: int) -> None:
