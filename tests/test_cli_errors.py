@@ -9,7 +9,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from cli_harness import Server, clean_env, cts, free_port
+from cli_harness import SLEEPER, Server, clean_env, cts, free_port, start_cts, with_plugins
 
 
 def test_a_server_that_is_down_exits_2_and_says_how_to_start_one(tmp_path: Path) -> None:
@@ -173,3 +173,36 @@ def test_reads_are_retried_after_a_503_but_a_run_start_is_not(tmp_path: Path) ->
     assert start.code == 2, start
     assert "503" in start.stderr
     assert server.requests.count(("POST", "/v1/runs")) == 1, "a POST is never sent twice"
+
+
+def test_a_server_that_goes_away_while_waiting_exits_2_saying_the_run_may_go_on(
+    tmp_path: Path, plugin_dir: Path
+) -> None:
+    from jupyter_cts.server.lite import launch
+
+    (tmp_path / "root").mkdir()
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    server = launch(
+        tmp_path / "root",
+        data_dir=tmp_path / "data",
+        env=clean_env(runtime, PYTHONPATH=with_plugins(plugin_dir)),
+        log_path=tmp_path / "server.log",
+        args=["--ServerApp.allow_root=True"],
+    )
+    try:
+        waiting = start_cts(
+            ["run", SLEEPER, "-p", "seconds=30", "--wait"],
+            env=clean_env(runtime, CTS_URL=server.url, CTS_TOKEN=server.token),
+        )
+        assert waiting.stderr is not None
+        first = waiting.stderr.readline()
+        run_id = first.split()[1]
+        assert waiting.stderr.readline(), "progress is being drawn"
+    finally:
+        server.stop()
+    _, stderr = waiting.communicate(timeout=30)
+
+    assert waiting.returncode == 2, stderr
+    assert f"cannot reach the jupyter-cts server at {server.url}" in stderr
+    assert f"Run {run_id} may still be going: check it with `cts status {run_id}`" in stderr

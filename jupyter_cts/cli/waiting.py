@@ -11,7 +11,7 @@ from pathlib import Path
 from jupyter_cts.cli import render
 from jupyter_cts.cli.exitcodes import ExitCode, for_status
 from jupyter_cts.cli.output import Output, ProgressLine
-from jupyter_cts.client import CTSClient, CTSClientError, UnsafeNameError
+from jupyter_cts.client import CTSClient, CTSClientError, CTSConnectionError, UnsafeNameError
 from jupyter_cts.engine.models import Run, RunStatus
 
 
@@ -29,6 +29,11 @@ def left_running(run_id: str, status: RunStatus | str = RunStatus.RUNNING) -> In
     )
 
 
+def lost_touch(exc: CTSConnectionError, run_id: str) -> CTSConnectionError:
+    """The server went away while we watched: the run itself may well be going on."""
+    return CTSConnectionError(f"{exc} Run {run_id} may still be going: check it with `cts status {run_id}`.")
+
+
 def wait_with_progress(client: CTSClient, run: Run) -> Run:
     """Poll the run, drawing its progress and own message on stderr, until it is final."""
     bar = ProgressLine()
@@ -44,6 +49,8 @@ def wait_with_progress(client: CTSClient, run: Run) -> Run:
         return client.wait(run.run_id, on_progress=seen)
     except KeyboardInterrupt:
         raise left_running(run.run_id, last.status) from None
+    except CTSConnectionError as exc:
+        raise lost_touch(exc, run.run_id) from exc
     finally:
         bar.close()
 
@@ -67,6 +74,8 @@ def follow_logs(client: CTSClient, run: Run, out: Output, *, logs_on_stdout: boo
                 break
     except KeyboardInterrupt:
         raise left_running(run.run_id, last.status) from None
+    except CTSConnectionError as exc:
+        raise lost_touch(exc, run.run_id) from exc
     return last if last.status.is_final else client.get_run(run.run_id)
 
 
