@@ -81,10 +81,17 @@ def to_api_error(exc: BaseException) -> APIError | None:
         return None
     status, reason = mapped
     errs = list(getattr(exc, "errors", None) or [])
-    message = str(exc) or reason
-    if errs and isinstance(exc, cts_errors.ValidationError) and describe_fields(errs) not in message:
-        message = f"{message.rstrip('.')}: {describe_fields(errs)}."
+    message = sentence(str(exc) or reason)
     return APIError(status, message, reason=reason, errors=errs)
+
+
+def sentence(text: str) -> str:
+    """Lower-case exception text ("no run with id 'x'; list the runs") as a sentence for people."""
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def error_body(status: int, exc: BaseException | None, default_message: str) -> dict[str, Any]:
