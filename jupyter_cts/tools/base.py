@@ -11,13 +11,21 @@ from __future__ import annotations
 import logging
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
 _ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+T = TypeVar("T")
+R = TypeVar("R")
+# (done, total), called as each item finishes, in the order they finish
+OnDone = Callable[[int, int], None]
+# fn, items, on_done -> fn(item) for each item, in the order of ``items``
+SegmentMapper = Callable[[Callable[[T], R], Sequence[T], OnDone | None], Iterator[R]]
 
 
 class InputKind(StrEnum):
@@ -46,6 +54,34 @@ class ToolContext(Protocol):
 
     def artifact(self, name: str) -> Path:
         """The path to write the artifact ``name`` to, inside the run's artifact folder."""
+
+    # Optional: ``map_segments(fn, items, on_done=None) -> Iterator`` (a :data:`SegmentMapper`).
+    # A context that has it may run ``fn`` over the items elsewhere (a process pool, a Dask
+    # cluster); tools call it through :func:`map_segments`, which falls back to a serial loop, so
+    # contexts written before it existed keep working. Not a protocol member for that reason.
+
+
+def map_serial(fn: Callable[[T], R], items: Sequence[T], on_done: OnDone | None = None) -> Iterator[R]:
+    """The default mapper: one item after the other, in this process (memory stays flat)."""
+    total = len(items)
+    for done, item in enumerate(items, 1):
+        result = fn(item)
+        if on_done is not None:
+            on_done(done, total)
+        yield result
+
+
+def map_segments(
+    ctx: ToolContext, fn: Callable[[T], R], items: Sequence[T], on_done: OnDone | None = None
+) -> Iterator[R]:
+    """``fn(item)`` for every item, results in the order of ``items``, wherever ``ctx`` runs them.
+
+    ``fn`` and the items must be picklable (a module-level function, ``functools.partial`` of
+    one, plain data) because a context may send them to other processes or machines.
+    ``on_done(done, total)`` is called as items finish, so a tool can report progress.
+    """
+    mapper: SegmentMapper[T, R] | None = getattr(ctx, "map_segments", None)
+    return (mapper or map_serial)(fn, items, on_done)
 
 
 def check_artifact_name(name: str) -> str:
@@ -91,12 +127,21 @@ class Tool(ABC):
 class DirectoryContext:
     """Run a tool directly (notebook, test, benchmark): artifacts go into a folder, progress is logged."""
 
-    def __init__(self, artifacts_dir: str | Path, run_id: str = "direct") -> None:
+    def __init__(
+        self, artifacts_dir: str | Path, run_id: str = "direct", mapper: SegmentMapper[Any, Any] | None = None
+    ) -> None:
         self.run_id = run_id
         self.artifacts_dir = Path(artifacts_dir)
         self.artifacts_dir.mkdir(parents=True, exist_ok=True)
         self.progress_log: list[tuple[float, str]] = []
         self._log = logging.getLogger("jupyter_cts.tools")
+        self._mapper = mapper
+
+    def map_segments(
+        self, fn: Callable[[T], R], items: Sequence[T], on_done: OnDone | None = None
+    ) -> Iterator[R]:
+        """Serial unless a ``mapper`` was given (e.g. a process pool from the engine)."""
+        return (self._mapper or map_serial)(fn, items, on_done)
 
     def progress(self, percent: float, message: str = "") -> None:
         self.progress_log.append((float(percent), message))

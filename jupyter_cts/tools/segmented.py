@@ -4,8 +4,10 @@ A route is a folder of one-minute segments. A ``SegmentedTool`` says how to cut 
 ``SegmentTask``s (``plan``), how to reduce one segment to a small picklable partial
 (``analyze_segment``, a classmethod so it can run in another process or on a Dask worker with only
 the task, the params and the plan's shared values), and how to join the partials and write the
-artifacts (``combine``). ``run`` does the three in order in this process, one segment at a time, so
-memory stays flat over a long route; an executor that fans segments out calls the same three.
+artifacts (``combine``). ``run`` does the three in order; the segments go through the context's
+segment mapper (:func:`~jupyter_cts.tools.base.map_segments`): one at a time in this process by
+default, a process pool or a Dask cluster when the engine provides one. Partials come back in
+segment order either way, so ``combine`` sees the same list wherever the segments ran.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from __future__ import annotations
 import logging
 from abc import abstractmethod
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from jupyter_cts.tools.base import Tool, ToolContext
+from jupyter_cts.tools.base import Tool, ToolContext, map_segments
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +60,21 @@ class SegmentedTool(Tool):
     def run(self, inputs: list[Path], params: Any, ctx: ToolContext) -> dict[str, Any]:
         ctx.progress(0, "reading the input")
         plan = self.plan(inputs, params)
-        partials = []
         n = len(plan.tasks)
-        for task in plan.tasks:
-            ctx.progress(5 + 80 * task.index / max(n, 1), f"segment {task.index + 1} of {n}: {Path(task.path).name}")
-            log.info("analysing %s", task.path)
-            partials.append(type(self).analyze_segment(task, params, plan.shared))
+        ctx.progress(5, f"analysing {n} segment{'s' if n != 1 else ''}")
+
+        def on_done(done: int, total: int) -> None:
+            ctx.progress(5 + 80 * done / max(total, 1), f"segments done: {done} of {total}")
+
+        work = partial(analyze_task, type(self), params=params, shared=plan.shared)
+        partials = list(map_segments(ctx, work, plan.tasks, on_done))
         ctx.progress(85, "combining segments")
         result = self.combine(partials, plan, params, ctx)
         ctx.progress(100, "done")
         return result
+
+
+def analyze_task(tool: type[SegmentedTool], task: SegmentTask, *, params: Any, shared: dict[str, Any]) -> Any:
+    """One segment, wherever the mapper runs it (module level, so it pickles by reference)."""
+    log.info("analysing %s", task.path)
+    return tool.analyze_segment(task, params, shared)

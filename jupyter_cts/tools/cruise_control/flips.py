@@ -49,14 +49,18 @@ class FlipSummary:
     first_v: np.ndarray  # uint8 value in the first frame
     last_v: np.ndarray  # uint8 value in the last frame
     first_t: np.ndarray  # int64 first frame of the key's (address, bus)
-    sample_t: np.ndarray  # int64 sorted sample times of ``cum``
+    sample_t: np.ndarray  # int64 sorted sample times of the cumulative counts
     cum_rows: np.ndarray  # int64 rows of ``keys`` that flip at all
-    cum: np.ndarray  # int32 (len(cum_rows), len(sample_t)): flips at t <= sample_t
+    # the cumulative counts (len(cum_rows) x len(sample_t)) as their non-zero steps, column by column:
+    # at sample j, cum_rows[step_row[i]] gained step_count[i] flips. Far smaller than the dense matrix.
+    step_col: np.ndarray
+    step_row: np.ndarray
+    step_count: np.ndarray
     frame_t0: int  # first frame of the segment
     frame_t1: int  # last frame of the segment
     head_end_t: int  # counts are exact for any time up to here ...
     tail_start_t: int  # ... and from here on, besides the sample times
-    rare_key: np.ndarray  # int64 rows of ``keys``
+    rare_key: np.ndarray  # rows of ``keys`` (a narrow unsigned type)
     rare_t: np.ndarray  # int64 flip times of rarely flipping keys
     rare_rise: np.ndarray  # bool
     rare_max: int = 256  # keys flipping at most this often keep their flip times
@@ -71,8 +75,8 @@ class FlipSummary:
         z32 = np.zeros(0, np.int32)
         z8 = np.zeros(0, np.uint8)
         return FlipSummary(
-            np.zeros(0, np.uint64), z32, z32, z8, z8, z64, z64, z64, np.zeros((0, 0), np.int32),
-            -1, -1, -1, -1, z64, z64, np.zeros(0, bool), 0,
+            np.zeros(0, np.uint64), z32, z32, z8, z8, z64, z64, z64,
+            z64, z64, z64, -1, -1, -1, -1, z64, z64, np.zeros(0, bool), 0,
         )  # fmt: skip
 
     def local_upto(self, x: int) -> tuple[np.ndarray, bool]:
@@ -83,9 +87,9 @@ class FlipSummary:
             return self.toggles[self.cum_rows], True
         j = int(np.searchsorted(self.sample_t, x, side="right")) - 1
         exact = (j >= 0 and self.sample_t[j] == x) or x <= self.head_end_t or x >= self.tail_start_t
-        if j < 0:
-            return np.zeros(self.cum_rows.size, np.int32), exact
-        return self.cum[:, j], exact
+        m = int(np.searchsorted(self.step_col, j, side="right"))
+        counts = np.bincount(self.step_row[:m], weights=self.step_count[:m], minlength=self.cum_rows.size)
+        return counts.astype(np.int64), exact
 
 
 def summarize_flips(
@@ -176,8 +180,9 @@ def summarize_flips(
 
     rows = cat(cum_rows, _I64)
     cum = np.vstack(cum_blocks) if cum_blocks else np.zeros((0, sample_t.size), np.int32)
-    # keep cum rows in key order so lookups can use searchsorted
-    by_row = np.argsort(rows, kind="stable")
+    by_row = np.argsort(rows, kind="stable")  # rows in key order
+    steps = np.diff(cum[by_row], axis=1, prepend=0)
+    step_col, step_row = np.nonzero(steps.T)  # column by column, so a prefix is "up to sample j"
     rk = cat(rare_key, _I64)
     rt = cat(rare_t, _I64)
     rrise = cat(rare_rise, bool)
@@ -191,16 +196,23 @@ def summarize_flips(
         first_t=ts[starts][gi],
         sample_t=sample_t,
         cum_rows=rows[by_row],
-        cum=cum[by_row],
+        step_col=step_col.astype(_smallest(sample_t.size)),
+        step_row=step_row.astype(_smallest(rows.size)),
+        step_count=steps.T[step_col, step_row].astype(_smallest(int(steps.max(initial=0)) + 1)),
         frame_t0=frame_t0,
         frame_t1=frame_t1,
         head_end_t=head_end,
         tail_start_t=tail_start,
-        rare_key=rk[by_time],
+        rare_key=rk[by_time].astype(_smallest(keys.size)),
         rare_t=rt[by_time],
         rare_rise=rrise[by_time],
         rare_max=rare_max,
     )
+
+
+def _smallest(limit: int) -> type:
+    """The narrowest unsigned dtype holding values below ``limit`` (keeps partials small)."""
+    return np.uint16 if limit <= np.iinfo(np.uint16).max else np.int64
 
 
 class FlipCounter:
