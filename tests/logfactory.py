@@ -111,6 +111,21 @@ def oracle_rows(path: Path) -> list[Row]:
     ]
 
 
+def oracle_car_state(path: Path) -> list[tuple]:
+    """(logMonoTime, vEgo, cruise enabled, cruise speed, left blinker) of every carState, by pycapnp."""
+    return [
+        (
+            ev.logMonoTime,
+            ev.carState.vEgo,
+            ev.carState.cruiseState.enabled,
+            ev.carState.cruiseState.speed,
+            ev.carState.leftBlinker,
+        )
+        for ev in Event.read_multiple_bytes(decompress(path))
+        if ev.which() == "carState"
+    ]
+
+
 def table_rows(table) -> list[Row]:  # noqa: ANN001 - a CanTable
     """A CanTable as oracle rows: payloads cut to their length."""
     return [

@@ -94,6 +94,21 @@ def test_segment_folders_with_a_plain_number_suffix_also_count(tmp_path: Path) -
     assert [(s.route, s.number) for s in resolve_segments(tmp_path / "r")] == [("drive", 9), ("drive", 11)]
 
 
+def test_a_flat_folder_of_route_files_is_a_route_too(tmp_path: Path) -> None:
+    """Some download tools put '<route>--N--rlog.zst' files side by side instead of folders."""
+    for n in (10, 1):
+        write_drive(tmp_path / f"{ROUTE}--{n}--rlog.zst", seed=n, seconds=0.1)
+    write_drive(tmp_path / f"{ROUTE}--1--qlog.zst", seed=99, seconds=0.1)
+
+    segments = resolve_segments(tmp_path)
+
+    assert [(s.number, s.kind, s.path.name) for s in segments] == [
+        (1, "rlog", f"{ROUTE}--1--rlog.zst"),
+        (10, "rlog", f"{ROUTE}--10--rlog.zst"),
+    ]
+    assert {s.route for s in segments} == {ROUTE}
+
+
 def test_an_explicit_list_is_read_in_the_given_order(tmp_path: Path) -> None:
     a = write_drive(tmp_path / "a" / "rlog.zst", seed=7, seconds=0.2)
     b = write_drive(tmp_path / "seg--4" / "rlog.bz2", seed=8, seconds=0.2, compression="bz2")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from logfactory import oracle_rows, table_rows
+from logfactory import oracle_car_state, oracle_rows, table_rows
 
 from jupyter_cts.logs import LogWriter, read_can, read_log
 
@@ -30,7 +30,7 @@ events = st.lists(
     st.one_of(
         st.tuples(st.just("can"), frames),
         st.tuples(st.just("sendcan"), frames),
-        st.tuples(st.just("carState"), st.floats(0, 60, width=32)),
+        st.tuples(st.just("carState"), st.tuples(st.floats(0, 60, width=32), st.booleans(), st.booleans())),
         st.tuples(st.just("deviceState"), st.lists(st.floats(20, 90, width=32), max_size=4)),
     ),
     min_size=1,  # an empty file is damage, see test_log_damage.py
@@ -48,7 +48,8 @@ def _add(w: LogWriter, t: int, which: str, payload) -> None:  # noqa: ANN001
     if which in ("can", "sendcan"):
         w.can(t, payload, sendcan=which == "sendcan")
     elif which == "carState":
-        w.car_state(t, v_ego=payload)
+        v_ego, cruise, blinker = payload
+        w.car_state(t, v_ego=v_ego, cruise_enabled=cruise, cruise_speed=v_ego / 2, left_blinker=blinker)
     else:
         w.event(t, which, cpuTempC=payload)
 
@@ -108,5 +109,8 @@ def test_mixed_arenas_in_one_log_keep_log_order(parts, meta_arena, fingerprint, 
             dongle_id or None,
         )
         assert (log.metadata.brand, log.metadata.version) == ("subaru", "0.9.9")
-        n_states = sum(1 for evs, _ in parts for which, _ in evs if which == "carState")
-        assert len(log.car_state) == n_states
+        cs = log.car_state
+        columns = zip(
+            cs.t_ns, cs["v_ego"], cs["cruise_enabled"], cs["cruise_speed"], cs["left_blinker"], strict=True
+        )
+        assert [tuple(x.item() for x in row) for row in columns] == oracle_car_state(path)

@@ -59,7 +59,7 @@ def decompress_file(path: str | Path, *, salvage: bool = False) -> Decompressed:
         # A decoder that fails drops the output of the call that failed: read again, byte by byte
         # from the chunk that failed, so all the good data survives and the offset is exact.
         result = _stream(path, raw, decoder, fine_from=result.damage.offset)
-        if not salvage:
+        if not salvage and result.damage is not None:
             raise result.damage
     result.container = container
     return result

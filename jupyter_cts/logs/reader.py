@@ -8,7 +8,7 @@ already knows every event's type and place.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,27 +17,32 @@ import capnp
 import numpy as np
 
 from jupyter_cts.errors import LogFormatError
+from jupyter_cts.logs.columns import leaf, read_columns, slow_row
 from jupyter_cts.logs.decompress import decompress_file
 from jupyter_cts.logs.pointers import MessageView, PointerError
-from jupyter_cts.logs.schema import CAR_PARAMS, EVENT, INIT_DATA, Event, TextFields
+from jupyter_cts.logs.schema import CAR_PARAMS, EVENT, INIT_DATA, Event, TextFields, member_pointer
 from jupyter_cts.logs.source import PathLike, SegmentFile, resolve_segments
 from jupyter_cts.logs.table import CanTable, Series
 from jupyter_cts.logs.wire import WireEvents, decode_events
 
 Input = PathLike | Iterable[PathLike]
 
-CAR_STATE_FIELDS: dict[str, type] = {
-    "v_ego": np.float32,
-    "v_ego_raw": np.float32,
-    "cruise_enabled": np.bool_,
-    "cruise_available": np.bool_,
-    "cruise_speed": np.float32,
-    "left_blinker": np.bool_,
-    "right_blinker": np.bool_,
-    "brake_pressed": np.bool_,
-    "gas_pressed": np.bool_,
-    "standstill": np.bool_,
+# car_state column -> carState field (m/s for speeds, as openpilot logs them)
+CAR_STATE_PATHS = {
+    "v_ego": "vEgo",
+    "v_ego_raw": "vEgoRaw",
+    "cruise_enabled": "cruiseState.enabled",
+    "cruise_available": "cruiseState.available",
+    "cruise_speed": "cruiseState.speed",
+    "left_blinker": "leftBlinker",
+    "right_blinker": "rightBlinker",
+    "brake_pressed": "brakePressed",
+    "gas_pressed": "gasPressed",
+    "standstill": "standstill",
 }
+CAR_STATE_LEAVES = {name: leaf("carState", path) for name, path in CAR_STATE_PATHS.items()}
+CAR_STATE_FIELDS: dict[str, type] = {name: lf.dtype for name, lf in CAR_STATE_LEAVES.items()}
+CAR_STATE_POINTER = member_pointer("carState")
 
 
 @dataclass(frozen=True)
@@ -183,54 +188,29 @@ class _EventDamage(Exception):
         self.offset = offset  # the bad pointer, when known
 
 
-def _events_of(raw: bytes, events: WireEvents, which: int) -> Iterator[tuple[int, Any]]:
-    """(index, pycapnp reader) of every event of one type, in log order."""
-    data = memoryview(raw)
-    for i in np.flatnonzero(events.which == which).tolist():
-        with Event.from_bytes(data[int(events.start[i]) : int(events.end[i])]) as ev:
-            yield i, ev
-
-
-def _fields(index: int, read: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...]:
-    """Run ``read`` on one event; a damaged event becomes ``_EventDamage`` naming it."""
-    try:
-        return read()
-    except (capnp.KjException, UnicodeDecodeError) as err:
-        raise _EventDamage(
-            index, f"Cap'n Proto cannot decode this event ({str(err).splitlines()[0]})"
-        ) from err
-
-
-def _car_state_row(cs: Any) -> tuple[Any, ...]:
-    cruise = cs.cruiseState
-    return (
-        cs.vEgo,
-        cs.vEgoRaw,
-        cruise.enabled,
-        cruise.available,
-        cruise.speed,
-        cs.leftBlinker,
-        cs.rightBlinker,
-        cs.brakePressed,
-        cs.gasPressed,
-        cs.standstill,
-    )  # in CAR_STATE_FIELDS order
-
-
 def _car_state(raw: bytes, events: WireEvents) -> Series:
-    rows = [
-        _fields(i, lambda ev=ev: _car_state_row(ev.carState))
-        for i, ev in _events_of(raw, events, EVENT.car_state)
-    ]
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(CAR_STATE_FIELDS)
+    """carState columns: numpy for what the fast path reads, pycapnp (numbers only) for the rest."""
     idx = np.flatnonzero(events.which == EVENT.car_state)
-    return Series(
-        events.t_ns[idx].astype(np.uint64),
-        {
-            name: np.asarray(col, dtype)
-            for (name, dtype), col in zip(CAR_STATE_FIELDS.items(), columns, strict=True)
-        },
+    u64 = np.frombuffer(raw, "<u8", count=len(raw) // 8)
+    lo = events.seg0[idx]
+    cols = read_columns(
+        u64, lo, lo, lo + events.seg0_words[idx], events.multi[idx], CAR_STATE_POINTER, CAR_STATE_LEAVES
     )
+    if cols.bad is not None:
+        raise _EventDamage(int(idx[cols.bad]), "a carState pointer leads outside its event", cols.bad_offset)
+    if cols.slow.shape[0]:
+        data = memoryview(raw)
+        for pos in cols.slow.tolist():
+            i = int(idx[pos])
+            with Event.from_bytes(data[int(events.start[i]) : int(events.end[i])]) as ev:
+                try:
+                    row = slow_row(ev, "carState", CAR_STATE_LEAVES)
+                except capnp.KjException as err:
+                    reason = f"Cap'n Proto cannot decode this carState ({str(err).splitlines()[0]})"
+                    raise _EventDamage(i, reason) from err
+            for name, value in row.items():
+                cols.values[name][pos] = value
+    return Series(events.t_ns[idx].astype(np.uint64), cols.values)
 
 
 def _texts(raw: bytes, events: WireEvents, which: int, layout: TextFields) -> LogMetadata:

@@ -24,6 +24,7 @@ __all__ = [
     "CanDataLayout",
     "TextFields",
     "discriminant",
+    "member_pointer",
 ]
 
 Event = log.Event
@@ -68,6 +69,11 @@ def _expect(ok: bool, what: str) -> None:
 def _slot(struct_schema: Any, name: str) -> Any:
     """The schema node of one field; its ``slot.offset`` counts in units of the field's own size."""
     return struct_schema.fields[name].proto
+
+
+def member_pointer(name: str) -> int:
+    """Pointer slot of an Event union member in the Event struct (members share it in practice)."""
+    return int(_slot(Event.schema, name).slot.offset)
 
 
 def discriminant(name: str) -> int:

@@ -70,9 +70,10 @@ def _resolve_one(path: Path) -> list[SegmentFile]:
 
 
 def _kind(name: str) -> Kind:
-    for kind in ("rlog", "qlog"):
-        if name == kind or name.startswith(kind + ".") or name.endswith("--" + kind) or f"--{kind}." in name:
-            return kind  # type: ignore[return-value]
+    if name == "rlog" or name.startswith("rlog.") or name.endswith("--rlog") or "--rlog." in name:
+        return "rlog"
+    if name == "qlog" or name.startswith("qlog.") or name.endswith("--qlog") or "--qlog." in name:
+        return "qlog"
     return "unknown"
 
 

@@ -62,6 +62,9 @@ class WireEvents:
     t_ns: np.ndarray  # uint64 logMonoTime
     which: np.ndarray  # uint16 union discriminant (EVENT.names[which] is the service)
     can: CanTable
+    seg0: np.ndarray  # word index of each event's segment 0 (its root pointer)
+    seg0_words: np.ndarray
+    multi: np.ndarray  # bool: the event spans several segments
     damage: LogFormatError | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -491,5 +494,14 @@ def decode_events(data: bytes, path: str | Path, *, salvage: bool = False) -> Wi
     warnings: list[str] = []
     can = _assemble(u64, elements, slow_frames, t_ns, n_msgs, warnings, path)
     return WireEvents(
-        fr.start[:n_msgs], fr.end[:n_msgs], t_ns[:n_msgs], which[:n_msgs], can, damage, warnings
+        start=fr.start[:n_msgs],
+        end=fr.end[:n_msgs],
+        t_ns=t_ns[:n_msgs],
+        which=which[:n_msgs],
+        can=can,
+        seg0=fr.seg0[:n_msgs],
+        seg0_words=fr.seg0_words[:n_msgs],
+        multi=fr.multi[:n_msgs],
+        damage=damage,
+        warnings=warnings,
     )
