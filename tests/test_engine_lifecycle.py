@@ -202,3 +202,25 @@ def test_run_local_runs_the_same_engine_without_a_server(tmp_path: Path) -> None
     assert any(e.kind == "log" and e.record.message == "step 2 of 2" for e in events)
     assert [e.run.status for e in events if e.kind == "status"][-1] == RunStatus.COMPLETED
     testing.assert_no_leftovers()
+
+
+def test_local_runs_in_parallel_may_share_a_data_folder(tmp_path: Path) -> None:
+    results = {}
+
+    def local(label: str) -> None:
+        request = run_request("test-steps", {"steps": 3, "delay_s": 0.1}, name=label)
+        results[label] = run_local(request, data_dir=tmp_path / "shared", registry=testing.tools_registry())
+
+    threads = [threading.Thread(target=local, args=(label,)) for label in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert {label: (run.status, run.error) for label, run in results.items()} == {
+        "a": (RunStatus.COMPLETED, None),
+        "b": (RunStatus.COMPLETED, None),
+    }
+    a, b = results["a"], results["b"]
+    assert a.started_at < b.completed_at and b.started_at < a.completed_at, "they ran at the same time"
+    testing.assert_no_leftovers()

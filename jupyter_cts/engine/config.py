@@ -36,6 +36,10 @@ class EngineConfig:
     progress_interval_s: float = 0.05
     # How often retention sweeps run while the engine is up (when retention is on).
     retention_interval_s: float = 600.0
+    # False (a server): the engine owns data_dir alone and runs every queued run in it.
+    # True (``cts run --local``): several engines may share data_dir, each running only the runs it
+    # was given; the first to start after all others ended recovers what a crashed one left.
+    shared_data_dir: bool = False
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser()

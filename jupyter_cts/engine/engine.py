@@ -116,6 +116,7 @@ class ExecutionEngine:
         self._changed = threading.Condition(self._lock)
         self._wakeup = threading.Event()
         self._active: dict[str, _Active] = {}
+        self._own: set[str] = set()  # runs started by this engine (what it runs with a shared data_dir)
         self._supervisor: threading.Thread | None = None
         self._lock_file: IO[str] | None = None
         self._started = False
@@ -128,10 +129,13 @@ class ExecutionEngine:
         """Recover the store, start the process template, then run what is queued."""
         if self._started:
             return
-        self._lock_data_dir()
+        alone = self._lock_data_dir()
         try:
             self.registry.tools()  # discovery, once
-            self._recover()
+            if alone:
+                self._recover()
+            if self.config.shared_data_dir:
+                self._share_data_dir()
             self._events.start()
             self._stopping = False
             self._executor = create_executor(self.config, self)
@@ -196,6 +200,7 @@ class ExecutionEngine:
                 timeout_s=valid.timeout_s,
             )
             self.store.insert(run, valid.inputs)
+            self._own.add(run.run_id)
         self._log(
             run.run_id, f"queued: {valid.tool_id} on {', '.join(valid.inputs) or 'no input'}", source="engine"
         )
@@ -350,8 +355,11 @@ class ExecutionEngine:
             free = self.config.max_concurrent_runs - len(self._active)
             if free <= 0 or self._stopping:
                 return
+            shared = self.config.shared_data_dir
             candidates = [
-                q for q in self.store.queued(free + len(self._active)) if q.run_id not in self._active
+                q
+                for q in self.store.queued(self.config.max_queued_runs + self.config.max_concurrent_runs)
+                if q.run_id not in self._active and (not shared or q.run_id in self._own)
             ]
         for queued in candidates[:free]:
             with self._lock:
@@ -585,23 +593,35 @@ class ExecutionEngine:
         return _scan_artifacts(folder)
 
     def _recover(self) -> None:
-        """Runs that were running when the previous engine stopped end failed; their leftovers die."""
+        """Runs that were running when the previous engine stopped end failed; their leftovers die.
+
+        With a shared data_dir (local runs) nobody else would ever run a dead engine's queued runs,
+        so those end failed too; a server's queued runs wait for it to start again.
+        """
         for run_id, pid, started in self.store.running_processes():
             if pid is not None:
                 kill_if_same(pid, started)
-            if self.store.transition(
-                run_id, [RUNNING], FAILED, completed_at=utcnow(), error=INTERRUPTED, pid=None
-            ):
-                self.logs.append(
-                    run_id,
-                    f"{INTERRUPTED}: the engine stopped while this run was running",
-                    level="ERROR",
-                    source="engine",
-                )
-                self.store.update(run_id, log_seq=self.logs.close(run_id))
+            self._interrupt(run_id, [RUNNING])
+        if self.config.shared_data_dir:
+            for queued in self.store.queued(1_000_000):
+                self._interrupt(queued.run_id, [QUEUED])
 
-    def _lock_data_dir(self) -> None:
-        """One engine per data_dir: two would each think the other's running runs were orphaned."""
+    def _interrupt(self, run_id: str, states: list[RunStatus]) -> None:
+        if self.store.transition(run_id, states, FAILED, completed_at=utcnow(), error=INTERRUPTED, pid=None):
+            self.logs.append(
+                run_id,
+                f"{INTERRUPTED}: the engine stopped before this run ended",
+                level="ERROR",
+                source="engine",
+            )
+            self.store.update(run_id, log_seq=self.logs.close(run_id))
+
+    def _lock_data_dir(self) -> bool:
+        """Exclusive lock on data_dir; True when this engine is alone there (so it may recover).
+
+        Two engines each thinking the other's running runs were orphaned would kill them: a server
+        engine refuses to share; local engines (``shared_data_dir``) share with each other.
+        """
         path = Path(self.config.data_dir) / "engine.lock"
         path.parent.mkdir(parents=True, exist_ok=True)
         fh = path.open("a+", encoding="utf-8")
@@ -610,21 +630,43 @@ class ExecutionEngine:
         except OSError:
             fh.seek(0)
             holder = fh.read().strip() or "unknown"
+            if self.config.shared_data_dir and _flock_within(fh, fcntl.LOCK_SH, seconds=3):
+                # (another local engine may hold it exclusively for a moment, while it recovers)
+                self._lock_file = fh
+                return False
             fh.close()
             raise CTSError(
-                f"{self.config.data_dir} is in use by another engine (pid {holder}); stop it, or give this "
+                f"{self.config.data_dir} is in use by another engine ({holder}); stop it, or give this "
                 "engine its own data_dir"
             ) from None
         fh.seek(0)
         fh.truncate()
-        fh.write(str(os.getpid()))
+        fh.write(f"pid {os.getpid()}" if not self.config.shared_data_dir else "local runs")
         fh.flush()
         self._lock_file = fh
+        return True
+
+    def _share_data_dir(self) -> None:
+        """After recovery, let other local engines in (exclusive -> shared)."""
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_SH)
 
     def _unlock_data_dir(self) -> None:
         if self._lock_file is not None:
             self._lock_file.close()  # closing releases the flock
             self._lock_file = None
+
+
+def _flock_within(fh: IO[str], mode: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            fcntl.flock(fh, mode | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
 
 
 def _scan_artifacts(folder: Path) -> list[Artifact]:

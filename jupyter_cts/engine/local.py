@@ -31,6 +31,7 @@ def run_local(
     """Validate, run and wait for one run; ``on_event`` gets its log and status events live.
 
     ``data_dir`` defaults to a new temporary folder, which is kept (it holds the artifacts).
+    Several ``run_local`` calls (processes or threads) may use the same ``data_dir`` at once.
     ``root_dir`` defaults to the current directory. Inputs may come from anywhere the user can
     read (``allowed_input_dirs`` defaults to ``/``): on one's own machine there is no server
     boundary to protect. Raises what ``ExecutionEngine.start_run`` raises for invalid requests.
@@ -43,6 +44,7 @@ def run_local(
         allowed_input_dirs=allowed_input_dirs if allowed_input_dirs is not None else [Path("/")],
         max_concurrent_runs=1,
         max_queued_runs=1,
+        shared_data_dir=True,  # parallel `cts run --local` calls may share a data folder
     )
     engine = ExecutionEngine(config, registry=registry)
     unsubscribe = engine.subscribe(on_event) if on_event is not None else None
