@@ -321,7 +321,7 @@ def _read_can_lists(u64: np.ndarray, msgs: np.ndarray, roots: _Roots, fr: Framin
 
 def _field(u64: np.ndarray, elem_w: np.ndarray, elem_dw: np.ndarray | int, byte: int) -> np.ndarray:
     """The data-section word holding ``byte``, shifted so that byte is lowest; 0 past the section."""
-    word = u64.take(elem_w + byte // 8)
+    word = u64.take(elem_w + byte // 8, mode="clip")
     if byte % 8:
         word >>= _U(8 * (byte % 8))
     present = np.greater(elem_dw, byte // 8)
