@@ -118,7 +118,7 @@ def counts_rows(groups: list[GroupBits], durations: dict[str, float]) -> list[di
         expected = outside / outside_s * durations["window"] if outside_s > 0 else 0.0
         rows.append(
             {"address": f"0x{gb.address:03X}", "bus": gb.bus, **gb.frames,
-             "delta": round(gb.frames["window"] - expected, 2)}  # fmt: skip
+             "delta": round(gb.frames["window"] - expected, 2) + 0.0}  # fmt: skip
         )
     rows.sort(key=lambda r: (-float(r["delta"]), str(r["address"]), int(r["bus"])))  # type: ignore[arg-type]
     return rows

@@ -97,12 +97,16 @@ class CanBitwatch(Tool):
         hunt = accel_hunt(groups, params.pulse_count, params.pulse_s, params.pulse_tolerance_s)
         edges: list[dict[str, Any]] = []
         watched = []
+        seen: set[tuple[int, int, int]] = set()
         for text in params.watch:
             sel = parse_bit_selector(text)
             pairs = [(a, b) for (a, b) in by_pair if a == sel.address and (sel.bus is None or b == sel.bus)]
             if not pairs:
                 warnings.append(f"watched bit {text}: address {sel.address:#x} has no frames in the input")
             for pair in pairs:
+                if (*pair, sel.g) in seen:
+                    continue  # the same bit named twice (e.g. in both label styles)
+                seen.add((*pair, sel.g))
                 rows = edges_of(by_pair[pair], sel.g)
                 edges += rows
                 watched.append({"selector": text, "address": f"0x{pair[0]:03X}", "bus": pair[1], "g": sel.g,
