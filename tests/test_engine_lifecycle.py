@@ -103,6 +103,8 @@ def test_every_kind_of_output_reaches_the_run_log_in_order(make_engine) -> None:
     assert by_message["raw write on fd 1"].source == "stdout"  # below Python's sys.stdout
     assert by_message["from a subprocess"].source == "stdout"  # the tool's own child process
     assert [r.seq for r in records] == list(range(1, len(records) + 1))
+    assert records[0].message == "queued: test-steps on no input"
+    assert records[1].message.startswith("running in process "), "the engine says it runs before the tool talks"
     assert records[-1].source == "engine" and records[-1].message.startswith("completed in")
     testing.wait_until(
         lambda: len([e for e in recorder.events if e.kind == "log"]) == len(records), what="events"

@@ -26,6 +26,7 @@ import signal
 import socket
 import sys
 import traceback
+from pathlib import Path
 from typing import Any
 
 from jupyter_cts.engine.processes import kill_tree, killpg
@@ -219,19 +220,18 @@ class Template:
 
     def _kill_adopted(self, run_id: str | None) -> None:
         """Kill orphans of run ``run_id`` (every orphan when None) that this template adopted."""
-        try:
-            import psutil
-
-            adopted = [p for p in psutil.Process().children() if p.pid not in self.children]
-        except Exception:  # noqa: BLE001
+        adopted = [pid for pid in _child_pids() if pid not in self.children]
+        if not adopted:
             return
-        for proc in adopted:
+        import psutil
+
+        for pid in adopted:
             try:
-                owner = proc.environ().get(RUN_ID_ENV)
+                owner = psutil.Process(pid).environ().get(RUN_ID_ENV)
             except Exception:  # noqa: BLE001 - gone, or a zombie waiting to be reaped
                 continue
             if owner is not None and (run_id is None or owner == run_id):
-                kill_tree(proc.pid)
+                kill_tree(pid)
 
     def _kill_everything(self) -> None:
         for pid in list(self.children):
@@ -242,6 +242,19 @@ class Template:
                 os.waitpid(pid, 0)
             except ChildProcessError:
                 pass
+
+
+def _child_pids() -> list[int]:
+    """This process's children; /proc lists them directly (psutil would scan every process)."""
+    files = list(Path(f"/proc/{os.getpid()}/task").glob("*/children"))
+    try:
+        if files:
+            return [int(pid) for f in files for pid in f.read_text().split()]
+    except OSError:
+        pass
+    import psutil
+
+    return [p.pid for p in psutil.Process().children()]
 
 
 if __name__ == "__main__":
