@@ -40,6 +40,7 @@ class _RunIO:
     pid: int | None = None
     exit: ExitInfo | None = None
     exit_seen_at: float | None = None
+    watched: bool = False
 
 
 class LocalExecutor(Executor):
@@ -51,7 +52,6 @@ class LocalExecutor(Executor):
         self._send_lock = threading.Lock()
         self._runs: dict[str, _RunIO] = {}
         self._selector = selectors.DefaultSelector()
-        self._pending: list[_RunIO] = []
         self._pending_template: socket.socket | None = None
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -107,14 +107,11 @@ class LocalExecutor(Executor):
                 if self._stopping:
                     raise RuntimeError("the engine is stopping")
                 self._runs[job.run_id] = run
-                self._pending.append(run)
                 self._ensure_template()
                 self._send({"op": "spawn", "job": job.to_dict()}, [w for _, w in pipes])
         except BaseException:
             with self._lock:
                 self._runs.pop(job.run_id, None)
-                if run in self._pending:
-                    self._pending.remove(run)
             for r, _ in pipes:
                 os.close(r)
             raise
@@ -209,12 +206,14 @@ class LocalExecutor(Executor):
         if op == "spawned":
             run.pid = int(message["pid"])
             _safely(self.sink.on_spawned, run.run_id, run.pid)
+            self._watch(run)  # only now: the engine hears "running" before anything the run says
         elif op == "exited":
             run.exit = ExitInfo(message["returncode"], message.get("cpu_s"), message.get("max_rss_mb"))
             run.exit_seen_at = time.monotonic()
         elif op == "spawn_failed":
             run.exit = ExitInfo(None, lost=f"the run process could not be started: {message.get('error')}")
             run.exit_seen_at = time.monotonic()
+            self._watch(run)
 
     def _on_template_lost(self) -> None:
         with self._lock:
@@ -235,6 +234,7 @@ class LocalExecutor(Executor):
                         killpg(run.pid)
                     run.exit = ExitInfo(None, lost=TEMPLATE_LOST)
                     run.exit_seen_at = time.monotonic()
+                self._watch(run)
 
     # -- I/O loop ----------------------------------------------------------------------------------
 
@@ -278,10 +278,14 @@ class LocalExecutor(Executor):
         if self._pending_template is not None:
             self._selector.register(self._pending_template, selectors.EVENT_READ, ("template", None))
             self._pending_template = None
-        for run in self._pending:
-            for fd in run.fds:
-                self._selector.register(fd, selectors.EVENT_READ, ("run", run))
-        self._pending.clear()
+
+    def _watch(self, run: _RunIO) -> None:
+        """Start reading a run's pipes (loop thread only; once)."""
+        if run.watched:
+            return
+        run.watched = True
+        for fd in run.fds:
+            self._selector.register(fd, selectors.EVENT_READ, ("run", run))
 
     def _select_timeout(self) -> float | None:
         with self._lock:
