@@ -295,8 +295,9 @@ def _read_can_lists(u64: np.ndarray, msgs: np.ndarray, roots: _Roots, fr: Framin
         elem_w = np.repeat(list_w + 1, n_el)
         elem_w += (np.arange(total, dtype=np.int64) - np.repeat(first, n_el)) * np.repeat(stride, n_el)
 
-    address = _field(u64, elem_w, elem_dw, CAN_DATA.address_byte).astype(np.uint32)  # keeps the low bits
-    src = _field(u64, elem_w, elem_dw, CAN_DATA.src_byte).astype(np.uint8)
+    words: dict[int, np.ndarray] = {}  # address and src share a data word in today's schema
+    address = _field(u64, elem_w, elem_dw, CAN_DATA.address_byte, words).astype(np.uint32)  # low bits
+    src = _field(u64, elem_w, elem_dw, CAN_DATA.src_byte, words).astype(np.uint8)
 
     dp_w = elem_w + (elem_dw + CAN_DATA.dat_pointer)
     dp = u64.take(dp_w, mode="clip")
@@ -305,9 +306,14 @@ def _read_can_lists(u64: np.ndarray, msgs: np.ndarray, roots: _Roots, fr: Framin
     dat_w = (dp.view("<i8") << 32) >> 34  # bits 2-31, sign extended: the word offset
     dat_w += dp_w + 1
     dlc = (dp >> _U(35)).view(np.int64)  # a null pointer gives 0
-    wrong = ((dp & _LIST_SIZE_AND_KIND) != _BYTE_LIST) & (dp != 0)
-    wrong |= dat_w < np.repeat(lo, n_el)
-    wrong |= (dat_w << 3) + dlc > np.repeat(hi << 3, n_el)
+    # Each dat must be a byte list (or null) and lie inside its message's segment.
+    rel = dat_w - np.repeat(lo, n_el)
+    end = (rel << 3) + dlc
+    wrong = end > np.repeat((hi - lo) << 3, n_el)
+    wrong |= rel < 0
+    kinds_ok = np.count_nonzero((dp & _LIST_SIZE_AND_KIND) == _BYTE_LIST) + np.count_nonzero(dp == 0)
+    if kinds_ok < total:
+        wrong |= ((dp & _LIST_SIZE_AND_KIND) != _BYTE_LIST) & (dp != 0)
     if wrong.any():
         bad.first_of(
             wrong,
@@ -319,15 +325,17 @@ def _read_can_lists(u64: np.ndarray, msgs: np.ndarray, roots: _Roots, fr: Framin
     return _Elements(msgs, n_el, address, src, dlc, dat_w)
 
 
-def _field(u64: np.ndarray, elem_w: np.ndarray, elem_dw: np.ndarray | int, byte: int) -> np.ndarray:
+def _field(
+    u64: np.ndarray, elem_w: np.ndarray, elem_dw: np.ndarray | int, byte: int, words: dict[int, np.ndarray]
+) -> np.ndarray:
     """The data-section word holding ``byte``, shifted so that byte is lowest; 0 past the section."""
-    word = u64.take(elem_w + byte // 8, mode="clip")
-    if byte % 8:
-        word >>= _U(8 * (byte % 8))
-    present = np.greater(elem_dw, byte // 8)
-    if not np.all(present):
-        word[~np.broadcast_to(present, word.shape)] = 0
-    return word
+    k = byte // 8
+    if k not in words:
+        words[k] = u64.take(elem_w + k if k else elem_w, mode="clip")
+        present = np.greater(elem_dw, k)
+        if not np.all(present):
+            words[k][~np.broadcast_to(present, words[k].shape)] = 0
+    return words[k] >> _U(8 * (byte % 8)) if byte % 8 else words[k]
 
 
 # -- pycapnp for the rest --------------------------------------------------------------------------
@@ -410,10 +418,10 @@ def _assemble(
         warnings.append(f"{path}: CAN payloads of up to {longest} bytes were cut to CAN-FD's {CANFD_MAX}")
     width = 8 if longest <= 8 else CANFD_MAX
     fast = CanTable(
-        t_ns=np.repeat(t_ns[el.msgs], el.counts).astype(np.uint64),
+        t_ns=np.repeat(t_ns[el.msgs], el.counts).astype(np.uint64, copy=False),
         bus=el.src,
         address=el.address,
-        dlc=np.minimum(el.dlc, CANFD_MAX).astype(np.uint8),
+        dlc=(np.minimum(el.dlc, CANFD_MAX) if longest > CANFD_MAX else el.dlc).astype(np.uint8),
         data=_payloads(u64, el.dat_w, el.dlc, width),
     )
     if not slow_items:
