@@ -29,6 +29,10 @@ class LogFormatError(CTSError):
         where = "compressed byte" if in_compressed else "byte"
         super().__init__(f"{self.path}: damaged log at {where} {self.offset}: {reason}")
 
+    def __reduce__(self) -> Any:
+        # Crosses process boundaries (segment workers, Dask): rebuild from the fields, not the message.
+        return _rebuild, (type(self), (self.path, self.offset, self.reason), {"in_compressed": self.in_compressed})
+
 
 class ToolError(CTSError):
     """A tool cannot produce a result from this input (missing messages, unknown car, ...)."""
@@ -41,6 +45,9 @@ class ValidationError(CTSError):
         self.errors = errors or []
         super().__init__(message)
 
+    def __reduce__(self) -> Any:
+        return _rebuild, (type(self), (str(self), self.errors), {})
+
 
 class InputError(ValidationError):
     """An input path is missing or holds no openpilot log (no rlog/qlog file, segment or route folder).
@@ -51,6 +58,13 @@ class InputError(ValidationError):
     def __init__(self, message: str, path: str | Path | None = None) -> None:
         self.path = None if path is None else str(path)
         super().__init__(message, [{"loc": ["input", "value"], "msg": message, "type": "input_error"}])
+
+    def __reduce__(self) -> Any:
+        return _rebuild, (type(self), (str(self), self.path), {})
+
+
+class ClusterError(CTSError):
+    """The Dask cluster cannot do the work: scheduler unreachable, workers lost, inputs they cannot read."""
 
 
 class InputNotAllowedError(CTSError):
@@ -91,3 +105,8 @@ class UploadTooLargeError(CTSError):
 
 class UnknownArtifactError(CTSError, LookupError):
     """A run has no artifact with this name."""
+
+
+def _rebuild(cls: type[Exception], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Exception:
+    """Unpickle an error whose constructor takes its fields rather than its message."""
+    return cls(*args, **kwargs)

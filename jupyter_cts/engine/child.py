@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_cts.engine.context import Channel, RunContext
+from jupyter_cts.engine.fanout import make_mapper
 from jupyter_cts.errors import CTSError
 
 EXIT_OK = 0
@@ -67,8 +68,10 @@ def run_job(job: dict[str, Any], msg_fd: int, out_fd: int, err_fd: int) -> int:
         sys.path[:] = job["sys_path"]
     _enter_scratch_dir(Path(job["run_dir"]))
     log = logging.getLogger("jupyter_cts.engine.run")
-    ctx = RunContext(job["run_id"], Path(job["artifacts_dir"]), channel)
+    ctx: RunContext | None = None
     try:
+        mapper = make_mapper(job.get("segment_mapper"), job["run_id"])
+        ctx = RunContext(job["run_id"], Path(job["artifacts_dir"]), channel, mapper=mapper)
         tool_cls = load_tool(job["tool_ref"])
         params = tool_cls.Params.model_validate(job["params"])
         result = tool_cls().run([Path(p) for p in job["inputs"]], params, ctx)
@@ -79,7 +82,8 @@ def run_job(job: dict[str, Any], msg_fd: int, out_fd: int, err_fd: int) -> int:
         channel.send(t="done")
         return EXIT_OK
     except BaseException as exc:  # noqa: BLE001 - every ending must be reported, even SystemExit
-        ctx.flush()
+        if ctx is not None:
+            ctx.flush()
         log.error("the tool failed: %s", describe_exception(exc), exc_info=not isinstance(exc, CTSError))
         channel.send(t="error", error=describe_exception(exc))
         return EXIT_TOOL_FAILED

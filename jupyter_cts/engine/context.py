@@ -12,10 +12,11 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from jupyter_cts.tools.base import check_artifact_name
+from jupyter_cts.tools.base import OnDone, SegmentMapper, check_artifact_name, map_serial
 
 
 class Channel:
@@ -25,6 +26,12 @@ class Channel:
         self._fd = fd
         self._lock = threading.Lock()
         self.broken = False
+        # Segment workers are forked from the run process and log through this channel too: a
+        # lock some other thread held at the fork would never be released in the child.
+        os.register_at_fork(after_in_child=self._new_lock)
+
+    def _new_lock(self) -> None:
+        self._lock = threading.Lock()
 
     def send(self, **message: Any) -> None:
         data = (json.dumps(message, default=str) + "\n").encode("utf-8", "replace")
@@ -42,7 +49,14 @@ class Channel:
 class RunContext:
     """Implements :class:`jupyter_cts.tools.base.ToolContext` for a run executed by the engine."""
 
-    def __init__(self, run_id: str, artifacts_dir: Path, channel: Channel, interval: float = 0.02) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        artifacts_dir: Path,
+        channel: Channel,
+        interval: float = 0.02,
+        mapper: SegmentMapper[Any, Any] | None = None,
+    ) -> None:
         self.run_id = run_id
         self.artifacts_dir = Path(artifacts_dir)
         self.artifacts_dir.mkdir(parents=True, exist_ok=True)
@@ -54,6 +68,13 @@ class RunContext:
         self._pending: tuple[float, str] | None = None
         self._timer: threading.Timer | None = None
         self._announced: set[str] = set()
+        self._mapper = mapper or map_serial
+
+    def map_segments(
+        self, fn: Callable[[Any], Any], items: Sequence[Any], on_done: OnDone | None = None
+    ) -> Iterator[Any]:
+        """Per-segment work, spread out the way the executor chose (:mod:`jupyter_cts.engine.fanout`)."""
+        return self._mapper(fn, items, on_done)
 
     def progress(self, percent: float, message: str = "") -> None:
         value = float(percent)

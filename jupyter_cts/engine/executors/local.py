@@ -21,6 +21,7 @@ from typing import Any
 
 from jupyter_cts.engine.config import EngineConfig
 from jupyter_cts.engine.executors.base import Executor, ExecutorSink, ExitInfo, Job
+from jupyter_cts.engine.fanout import local_workers, pool_spec
 from jupyter_cts.engine.processes import killpg
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ class LocalExecutor(Executor):
                     raise RuntimeError("the engine is stopping")
                 self._runs[job.run_id] = run
                 self._ensure_template()
-                self._send({"op": "spawn", "job": job.to_dict()}, [w for _, w in pipes])
+                self._send({"op": "spawn", "job": self.job_message(job)}, [w for _, w in pipes])
         except BaseException:
             with self._lock:
                 self._runs.pop(job.run_id, None)
@@ -119,6 +120,15 @@ class LocalExecutor(Executor):
             for _, w in pipes:
                 os.close(w)  # only the run process holds the write ends now: EOF means it is done
         self._wake()
+
+    def job_message(self, job: Job) -> dict[str, Any]:
+        """The job as its run process gets it, plus how to spread its segments (see engine.fanout)."""
+        return {**job.to_dict(), "segment_mapper": self.segment_mapper(job)}
+
+    def segment_mapper(self, job: Job) -> dict[str, Any]:
+        """A process pool with this run's share of the CPUs (the runs going now include it)."""
+        with self._lock:
+            return pool_spec(local_workers(len(self._runs)))
 
     def kill(self, run_id: str) -> None:
         with self._lock:
