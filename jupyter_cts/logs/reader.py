@@ -202,12 +202,12 @@ def _car_state(raw: bytes, events: WireEvents) -> Series:
         data = memoryview(raw)
         for pos in cols.slow.tolist():
             i = int(idx[pos])
-            with Event.from_bytes(data[int(events.start[i]) : int(events.end[i])]) as ev:
-                try:
+            try:
+                with Event.from_bytes(data[int(events.start[i]) : int(events.end[i])]) as ev:
                     row = slow_row(ev, "carState", CAR_STATE_LEAVES)
-                except capnp.KjException as err:
-                    reason = f"Cap'n Proto cannot decode this carState ({str(err).splitlines()[0]})"
-                    raise _EventDamage(i, reason) from err
+            except capnp.KjException as err:
+                reason = f"Cap'n Proto cannot decode this carState ({str(err).splitlines()[0]})"
+                raise _EventDamage(i, reason) from err
             for name, value in row.items():
                 cols.values[name][pos] = value
     return Series(events.t_ns[idx].astype(np.uint64), cols.values)
@@ -239,8 +239,10 @@ def _metadata(raw: bytes, events: WireEvents) -> LogMetadata:
 
 
 def _combine(parts: list[LogData]) -> LogData:
+    if len(parts) == 1:
+        return parts[0]  # nothing to join: no copies
     if not parts:
-        return LogData(CanTable.empty(), Series.concat([]), LogMetadata(), [], None)
+        return LogData(CanTable.empty(), _concat_series([]), LogMetadata(), [], None)
     meta = LogMetadata()
     for part in parts:
         meta = meta.merged(part.metadata)
