@@ -4,12 +4,16 @@ the token, or lacks the extension."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from cli_harness import SLEEPER, Server, clean_env, cts, free_port, start_cts, with_plugins
+from cli_harness import SLEEPER, Server, clean_env, cts, free_port, start_cts
 
 
 def test_a_server_that_is_down_exits_2_and_says_how_to_start_one(tmp_path: Path) -> None:
@@ -175,34 +179,60 @@ def test_reads_are_retried_after_a_503_but_a_run_start_is_not(tmp_path: Path) ->
     assert server.requests.count(("POST", "/v1/runs")) == 1, "a POST is never sent twice"
 
 
-def test_a_server_that_goes_away_while_waiting_exits_2_saying_the_run_may_go_on(
-    tmp_path: Path, plugin_dir: Path
-) -> None:
-    from jupyter_cts.server.lite import launch
+class _CuttableLink:
+    """A TCP forwarder to a server, whose cable can be cut: the server goes on, we lose it."""
 
-    (tmp_path / "root").mkdir()
-    runtime = tmp_path / "runtime"
-    runtime.mkdir()
-    server = launch(
-        tmp_path / "root",
-        data_dir=tmp_path / "data",
-        env=clean_env(runtime, PYTHONPATH=with_plugins(plugin_dir)),
-        log_path=tmp_path / "server.log",
-        args=["--ServerApp.allow_root=True"],
-    )
-    try:
-        waiting = start_cts(
-            ["run", SLEEPER, "-p", "seconds=30", "--wait"],
-            env=clean_env(runtime, CTS_URL=server.url, CTS_TOKEN=server.token),
-        )
-        assert waiting.stderr is not None
-        first = waiting.stderr.readline()
-        run_id = first.split()[1]
-        assert waiting.stderr.readline(), "progress is being drawn"
-    finally:
-        server.stop()
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/"
+        self.open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            self.open += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)
+
+    def cut(self) -> None:
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone does not
+        self.listener.close()
+        for sock in self.open:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+
+def test_losing_the_server_while_waiting_exits_2_saying_the_run_goes_on(cts_lite: Server) -> None:
+    link = _CuttableLink(urlsplit(cts_lite.url).port or 80)
+    waiting = start_cts(["run", SLEEPER, "-p", "seconds=3", "--wait"], env=cts_lite.env(CTS_URL=link.url))
+    assert waiting.stderr is not None
+    run_id = waiting.stderr.readline().split()[1]
+    while cts_lite.get_run(run_id)["status"] != "running":
+        time.sleep(0.05)
+
+    link.cut()
     _, stderr = waiting.communicate(timeout=30)
 
     assert waiting.returncode == 2, stderr
-    assert f"cannot reach the jupyter-cts server at {server.url}" in stderr
+    assert f"cannot reach the jupyter-cts server at {link.url}" in stderr
     assert f"Run {run_id} may still be going: check it with `cts status {run_id}`" in stderr
+    assert cts_lite.wait_final(run_id)["status"] == "completed", "and it did go on"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import time
 from typing import Any, TextIO
 
 import click
@@ -52,22 +53,28 @@ class Output:
 class ProgressLine:
     """A run's status, progress and own message on stderr.
 
-    On a terminal one line is redrawn in place (``\\r``); otherwise (a pipe, a log file) a line is
-    written only when the status or message changes or progress moves by 10%, so logs stay short.
+    On a terminal one line is redrawn in place (``\\r``). Otherwise (a pipe, a log file) a line is
+    written when the status changes, and for a new message or 10% more progress at most once every
+    ``min_interval_s``, so logs stay short.
     """
 
-    def __init__(self, stream: TextIO | None = None, *, redraw: bool | None = None) -> None:
+    def __init__(
+        self, stream: TextIO | None = None, *, redraw: bool | None = None, min_interval_s: float = 1.0
+    ) -> None:
         self.stream = stream or sys.stderr
         self.redraw = self.stream.isatty() if redraw is None else redraw
+        self.min_interval_s = min_interval_s
         self._drawn = False
         self._last: tuple[str, int, str] | None = None
+        self._printed: tuple[str, int, str] | None = None
+        self._printed_at = 0.0
 
     def update(self, run: Run) -> None:
         percent = max(0, min(100, int(run.progress)))
         state = (str(run.status), percent, run.progress_message)
         if state == self._last:
             return
-        previous, self._last = self._last, state
+        self._last = state
         if self.redraw:
             width = max(20, shutil.get_terminal_size((100, 20)).columns - 1)
             line = format_progress(run, bar_width=20)[:width]
@@ -75,12 +82,14 @@ class ProgressLine:
             self.stream.flush()
             self._drawn = True
             return
+        printed, now = self._printed, time.monotonic()
+        news = printed is None or printed[2] != state[2] or abs(percent - printed[1]) >= 10
         if (
-            previous is None
-            or previous[0] != state[0]
-            or previous[2] != state[2]
-            or abs(percent - previous[1]) >= 10
+            printed is None
+            or printed[0] != state[0]
+            or (news and now - self._printed_at >= self.min_interval_s)
         ):
+            self._printed, self._printed_at = state, now
             self.stream.write(format_progress(run, bar_width=20) + "\n")
             self.stream.flush()
 
