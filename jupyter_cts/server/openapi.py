@@ -74,7 +74,7 @@ def build_document(routes: list[Route], server_url: str) -> dict[str, Any]:
             if op.query is not None:
                 schemas.pop(op.query.__name__, None)
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {
             "title": "jupyter-cts",
             "version": __version__,

@@ -16,11 +16,11 @@ class RunsQuery(_Query):
     status: RunStatus | None = Field(default=None, description="Only runs in this state.")
     tool_id: str | None = Field(default=None, max_length=200, description="Only runs of this tool.")
     limit: int = Field(default=50, ge=1, le=1000, description="At most this many runs, newest first.")
-    offset: int = Field(default=0, ge=0, description="Skip this many runs (paging).")
+    offset: int = Field(default=0, ge=0, le=2**31, description="Skip this many runs (paging).")
 
 
 class LogsQuery(_Query):
-    since: int = Field(default=0, ge=0, description="Only records with seq greater than this.")
+    since: int = Field(default=0, ge=0, le=2**62, description="Only records with seq greater than this.")
     limit: int | None = Field(default=None, ge=1, le=100_000, description="At most this many records.")
     stream: bool = Field(
         default=False,

@@ -71,7 +71,7 @@ class LogsHandler(CTSHandler):
             value = int(header)
         except ValueError:
             value = -1
-        if value < 0:
+        if not 0 <= value <= 2**62:
             raise APIError(
                 400,
                 f"Last-Event-ID must be the seq of a log record (a whole number), not {header!r}.",
