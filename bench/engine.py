@@ -73,7 +73,7 @@ def measure_engine(engine: ExecutionEngine, runs: int) -> dict[str, list[float]]
         t1 = time.perf_counter()
         assert done.status == RunStatus.COMPLETED, done.error
         with watcher.cond:
-            watcher.cond.wait_for(lambda: run.run_id in watcher.seen, timeout=10)
+            watcher.cond.wait_for(lambda run_id=run.run_id: run_id in watcher.seen, timeout=10)
         stored.append((done.started_at - done.created_at).total_seconds())
         observed.append(watcher.seen[run.run_id] - t0)
         total.append(t1 - t0)
@@ -108,7 +108,9 @@ def measure_cold(modules: list[str], runs: int) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--cold-runs", type=int, default=5)
     args = parser.parse_args()
@@ -132,18 +134,28 @@ def main() -> None:
     print(f"engine benchmark: {args.runs} runs of test-echo, template preloads {len(modules)} tool modules")
     print(f"  {'':38}{'median':>11}{'p95':>11}")
     print(f"  {'queued -> running (store timestamps)':38}{ms(latency)}{ms(p95(figures['stored']))}")
-    print(f"  {'start_run -> running event seen':38}{ms(statistics.median(figures['observed']))}"
-          f"{ms(p95(figures['observed']))}")
-    print(f"  {'start_run -> run completed (wait)':38}{ms(statistics.median(figures['total']))}"
-          f"{ms(p95(figures['total']))}")
+    print(
+        f"  {'start_run -> running event seen':38}{ms(statistics.median(figures['observed']))}"
+        f"{ms(p95(figures['observed']))}"
+    )
+    print(
+        f"  {'start_run -> run completed (wait)':38}{ms(statistics.median(figures['total']))}"
+        f"{ms(p95(figures['total']))}"
+    )
     print(f"  {'the tool called directly':38}{ms(statistics.median(direct))}{ms(p95(direct))}")
     print(f"  {'baseline: cold interpreter per run':38}{ms(statistics.median(cold))}{ms(p95(cold))}")
-    print(f"queued->running median {ms(latency).strip()} (target < {LATENCY_TARGET_S * 1000:.0f} ms): "
-          f"{'OK' if latency < LATENCY_TARGET_S else 'MISSED'}")
-    print(f"overhead of a run      {ms(overhead).strip()} (target < {OVERHEAD_TARGET_S * 1000:.0f} ms): "
-          f"{'OK' if overhead < OVERHEAD_TARGET_S else 'MISSED'}")
-    print(f"a run through the engine vs a cold interpreter per run: "
-          f"{statistics.median(cold) / statistics.median(figures['total']):.1f}x faster")
+    print(
+        f"queued->running median {ms(latency).strip()} (target < {LATENCY_TARGET_S * 1000:.0f} ms): "
+        f"{'OK' if latency < LATENCY_TARGET_S else 'MISSED'}"
+    )
+    print(
+        f"overhead of a run      {ms(overhead).strip()} (target < {OVERHEAD_TARGET_S * 1000:.0f} ms): "
+        f"{'OK' if overhead < OVERHEAD_TARGET_S else 'MISSED'}"
+    )
+    print(
+        f"a run through the engine vs a cold interpreter per run: "
+        f"{statistics.median(cold) / statistics.median(figures['total']):.1f}x faster"
+    )
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ from jupyter_cts.engine.models import (
 )
 from jupyter_cts.engine.processes import INTERRUPTED, create_time, describe_exit, kill_if_same
 from jupyter_cts.engine.retention import apply_retention
-from jupyter_cts.engine.runlog import RunLogs
+from jupyter_cts.engine.runlog import LogSource, RunLogs
 from jupyter_cts.engine.store import ACTIVE, RunStore, new_id, utcnow
 from jupyter_cts.engine.uploads import UploadStore
 from jupyter_cts.engine.validation import validate_request
@@ -214,7 +214,7 @@ class ExecutionEngine:
     def list_runs(
         self, *, status: RunStatus | None = None, tool_id: str | None = None, limit: int = 50, offset: int = 0
     ) -> RunList:
-        return self.store.list(
+        return self.store.list_runs(
             status=RunStatus(status) if status else None,
             tool_id=tool_id,
             limit=max(0, limit),
@@ -470,7 +470,10 @@ class ExecutionEngine:
                     active.error = str(message.get("error")) if kind == "error" else None
 
     def on_output(self, run_id: str, stream: str, line: str) -> None:
-        self._log(run_id, line, level="WARNING" if stream == "stderr" else "INFO", source=stream)
+        if stream == "stderr":
+            self._log(run_id, line, level="WARNING", source="stderr")
+        else:
+            self._log(run_id, line, source="stdout")
 
     def on_exit(self, run_id: str, info: ExitInfo) -> None:
         with self._lock:
@@ -571,7 +574,7 @@ class ExecutionEngine:
         message: str,
         *,
         level: str = "INFO",
-        source: str = "log",
+        source: LogSource = "log",
         t: datetime | None = None,
     ) -> None:
         record = self.logs.append(run_id, message, level=level, source=source, t=t)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import threading
 from datetime import datetime
-from typing import IO
+from typing import IO, Literal
 
 from jupyter_cts.engine.models import LogRecord
 from jupyter_cts.engine.store import RunStore, utcnow
 
 MAX_MESSAGE_CHARS = 100_000
+LogSource = Literal["log", "stdout", "stderr", "engine"]
 _PREFIX = '{"seq":'
 
 
@@ -39,7 +40,7 @@ class RunLogs:
         message: str,
         *,
         level: str = "INFO",
-        source: str = "log",
+        source: LogSource = "log",
         t: datetime | None = None,
     ) -> LogRecord:
         log = self._get(run_id)

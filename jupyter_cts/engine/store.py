@@ -196,7 +196,7 @@ class RunStore:
         with self._lock:
             return self._db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is not None
 
-    def list(
+    def list_runs(
         self, *, status: RunStatus | None = None, tool_id: str | None = None, limit: int = 50, offset: int = 0
     ) -> RunList:
         """Newest first."""
