@@ -114,7 +114,7 @@ def memory(mode: str, path: Path) -> dict[str, int]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=15, help="runs per contender (LogReader: a third)")
+    parser.add_argument("--repeat", type=int, default=40, help="runs per contender (LogReader: a tenth)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         seg = Path(tmp) / "route" / "bench--0" / "rlog.zst"
@@ -140,7 +140,7 @@ def main() -> int:
                 "read_can": lambda: read_can(seg),
                 "LogReader": lambda: logreader_rows(seg),
             },
-            {"floor": args.repeat, "read_can": args.repeat, "LogReader": max(2, args.repeat // 5)},
+            {"floor": args.repeat, "read_can": args.repeat, "LogReader": max(2, args.repeat // 10)},
         )
         speedup = best["LogReader"] / best["read_can"]
         over_floor = best["read_can"] / best["floor"]
