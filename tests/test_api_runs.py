@@ -7,10 +7,13 @@ must carry that prefix. Tools come from the test plugin package in ``tests/plugi
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+
+from jupyter_cts.synth import preset, write_segment
 
 TEST_TOOLS = Path(__file__).parent / "plugins"
 
@@ -144,3 +147,60 @@ async def test_the_activity_clock_ticks_while_a_run_executes(cts_api, cts_app, j
     await asyncio.sleep(0.4)
     assert web_app.settings["cts_last_activity"] == quiet
     assert not jp_serverapp.extension_manager.any_activity()
+
+
+@pytest.fixture
+def demo_drive(jp_root_dir, tmp_path):
+    """A generated one-minute Subaru segment under the server's root_dir, and what was planted in it."""
+    truth_path = tmp_path / "truth.json"
+    write_segment(jp_root_dir / "drives" / "demo--0" / "rlog.zst", preset("demo"), truth_path=truth_path)
+    return "drives/demo--0", json.loads(truth_path.read_text())
+
+
+async def test_real_analyses_of_a_generated_drive_through_the_api(cts_api, demo_drive):
+    path, truth = demo_drive
+    started = await start(
+        cts_api,
+        "cruise-control-analyzer",
+        {"speed_min": 55, "speed_max": 56},
+        input={"type": "path", "value": path},
+    )
+    run = await cts_api.wait_for(started.json["run_id"], {"completed", "failed"}, timeout=120)
+    assert run["status"] == "completed", run["error"]
+    result = (await cts_api.get("runs", run["run_id"], "result")).json
+
+    sets = [p["t_s"] for p in result["buttons"]["set_presses"]]
+    assert sets == pytest.approx([p["can_t_s"] for p in truth["presses"]["set"]], abs=0.05)
+    windows = [(w["start_s"], w["end_s"]) for w in result["target_windows"]]
+    expected = [(w["start_s"], w["end_s"]) for w in truth["target_windows"]]
+    assert len(windows) == len(expected)
+    for got, want in zip(windows, expected, strict=True):
+        assert got == pytest.approx(want, abs=0.05)
+    assert len(result["cruise"]["engaged_intervals"]) == len(truth["engaged_intervals"])
+    assert result["metadata"]["run_id"] == run["run_id"]
+
+    arts = {a["name"]: a for a in (await cts_api.get("runs", run["run_id"], "artifacts")).json}
+    assert {"result.json", "report.html", "speed_timeline.png", "candidates.csv"} <= set(arts)
+    report = await cts_api.get("runs", run["run_id"], "artifacts", "report.html")
+    assert report.headers["Content-Type"].startswith("text/html")
+    assert "sandbox" in report.headers["Content-Security-Policy"], "a report is shown, never run"
+    png = await cts_api.get("runs", run["run_id"], "artifacts", "speed_timeline.png")
+    assert png.headers["Content-Type"] == "image/png" and png.body.startswith(b"\x89PNG")
+
+    csv_run = await start(
+        cts_api, "rlog-to-csv", {"window_start": 14, "window_dur": 2}, input={"type": "path", "value": path}
+    )
+    csv_done = await cts_api.wait_for(csv_run.json["run_id"], {"completed", "failed"}, timeout=120)
+    assert csv_done["status"] == "completed", csv_done["error"]
+    can_csv = await cts_api.get("runs", csv_done["run_id"], "artifacts", "can.csv")
+    lines = can_csv.body.decode().splitlines()
+    assert lines[0] == "t_s,log_mono_time,bus,address,data_hex,segment"
+    assert {line.rsplit(",", 1)[1] for line in lines[1:]} == {"pre", "window", "post"}
+
+    watch = await start(
+        cts_api, "can-bitwatch", {"window_start": 14, "window_dur": 2}, input={"type": "path", "value": path}
+    )
+    watched = await cts_api.wait_for(watch.json["run_id"], {"completed", "failed"}, timeout=120)
+    assert watched["status"] == "completed", watched["error"]
+    names = {a["name"] for a in watched["artifacts"]}
+    assert {"counts.csv", "bit_edges.csv", "per_address.json", "accel_hunt.csv"} <= names
