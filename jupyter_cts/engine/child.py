@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import faulthandler
 import importlib
+import io
 import json
 import logging
 import math
@@ -126,9 +127,16 @@ def _redirect_stdio(out_fd: int, err_fd: int) -> None:
     os.close(out_fd)
     os.close(err_fd)
     # Line buffered, so each printed line reaches the run log as it is printed.
-    sys.stdout = sys.__stdout__ = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
-    sys.stderr = sys.__stderr__ = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
-    sys.stdin = sys.__stdin__ = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+    # (sys.__stdout__ & co. too: some libraries write there to bypass redirection)
+    sys.stdout = sys.__stdout__ = _text(1, "w")  # type: ignore[misc]
+    sys.stderr = sys.__stderr__ = _text(2, "w")  # type: ignore[misc]
+    sys.stdin = sys.__stdin__ = _text(0, "r")  # type: ignore[misc]
+
+
+def _text(fd: int, mode: str) -> io.TextIOWrapper:
+    stream = open(fd, mode, buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+    assert isinstance(stream, io.TextIOWrapper)
+    return stream
 
 
 def _reset_signals() -> None:
