@@ -18,6 +18,7 @@ runtime files are probed, because several servers may be running and most lack t
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -83,19 +84,42 @@ def find_server(
 
 
 def running_servers(runtime_dir: str | Path | None = None) -> list[ServerEndpoint]:
-    """Every live Jupyter server with a runtime file, most recently started first."""
+    """Every live Jupyter server with a runtime file, most recently started first.
+
+    Reads the ``jpserver-<pid>.json`` files jupyter_server writes, skipping those whose process is
+    gone. (``jupyter_server.serverapp.list_running_servers`` does the same but costs a two-second
+    import of the whole server, paid by every ``cts`` command; it also deletes stale files, which a
+    client has no business doing.)
+    """
     from jupyter_core.paths import jupyter_runtime_dir
-    from jupyter_server.serverapp import list_running_servers
 
     folder = Path(runtime_dir) if runtime_dir is not None else Path(jupyter_runtime_dir())
     found: list[tuple[float, ServerEndpoint]] = []
-    for info in list_running_servers(str(folder)):
-        endpoint = _endpoint_from_info(info, folder)
+    for info_file in folder.glob("jpserver-*.json") if folder.is_dir() else []:
+        try:
+            info = json.loads(info_file.read_text(encoding="utf-8"))
+            mtime = info_file.stat().st_mtime
+        except (OSError, ValueError):  # being written, or removed meanwhile
+            continue
+        if not isinstance(info, dict) or not _alive(info.get("pid")):
+            continue
+        endpoint = _endpoint_from_info(info, info_file)
         if endpoint is not None:
-            info_file = folder / f"jpserver-{info.get('pid')}.json"
-            found.append((info_file.stat().st_mtime if info_file.exists() else 0.0, endpoint))
+            found.append((mtime, endpoint))
     found.sort(key=lambda pair: pair[0], reverse=True)
     return [endpoint for _, endpoint in found]
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process, but alive
+        return True
+    return True
 
 
 def probe_health(url: str, token: str | None, timeout: float = 2.0) -> bool:
@@ -124,7 +148,7 @@ def normalize_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
-def _endpoint_from_info(info: Mapping[str, Any], folder: Path) -> ServerEndpoint | None:
+def _endpoint_from_info(info: Mapping[str, Any], info_file: Path) -> ServerEndpoint | None:
     url = info.get("url")
     if not url:
         return None
@@ -132,7 +156,7 @@ def _endpoint_from_info(info: Mapping[str, Any], folder: Path) -> ServerEndpoint
     return ServerEndpoint(
         url=normalize_url(str(url)),
         token=info.get("token") or None,
-        source=f"the runtime file {folder / f'jpserver-{pid}.json'}",
+        source=f"the runtime file {info_file}",
         root_dir=info.get("root_dir"),
         pid=int(pid) if pid is not None else None,
     )
