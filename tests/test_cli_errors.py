@@ -226,7 +226,9 @@ def test_losing_the_server_while_waiting_exits_2_saying_the_run_goes_on(cts_lite
     waiting = start_cts(["run", SLEEPER, "-p", "seconds=3", "--wait"], env=cts_lite.env(CTS_URL=link.url))
     assert waiting.stderr is not None
     run_id = waiting.stderr.readline().split()[1]
+    deadline = time.monotonic() + 30
     while cts_lite.get_run(run_id)["status"] != "running":
+        assert time.monotonic() < deadline, "the run starts"
         time.sleep(0.05)
 
     link.cut()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
 from pathlib import Path
 
 import httpx
@@ -67,7 +68,9 @@ def test_a_run_goes_queued_running_completed(cts_lite: Server, segment: str) -> 
     assert f"cts logs -f {run_id}" in plain.stderr
 
     seen: list[str] = []
+    deadline = time.monotonic() + 60
     while not seen or seen[-1] not in ("completed", "failed", "canceled"):
+        assert time.monotonic() < deadline, f"still {seen} after 60 s"
         status = cts(["status", run_id, "--json"], env=cts_lite.env())
         assert status.code == 0, status
         state = json.loads(status.stdout)["status"]

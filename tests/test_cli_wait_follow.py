@@ -12,6 +12,7 @@ import json
 import os
 import pty
 import queue
+import select
 import signal
 import subprocess
 import threading
@@ -197,7 +198,10 @@ def test_on_a_terminal_the_progress_bar_redraws_one_line(cts_lite: Server) -> No
     )
     os.close(slave)
     screen = b""
-    while True:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not select.select([master], [], [], 0.5)[0]:
+            continue
         try:
             chunk = os.read(master, 4096)
         except OSError:  # the terminal closes when the command exits
