@@ -200,7 +200,8 @@ class ExecutionEngine:
                 timeout_s=valid.timeout_s,
             )
             self.store.insert(run, valid.inputs)
-            self._own.add(run.run_id)
+            if self.config.shared_data_dir:
+                self._own.add(run.run_id)
         self._log(
             run.run_id, f"queued: {valid.tool_id} on {', '.join(valid.inputs) or 'no input'}", source="engine"
         )

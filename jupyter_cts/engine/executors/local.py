@@ -156,7 +156,8 @@ class LocalExecutor(Executor):
                 [sys.executable, "-m", "jupyter_cts.engine.executors.zygote", str(theirs.fileno())],
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
-                start_new_session=True,
+                stdout=subprocess.DEVNULL,  # never into the caller's stdout (`cts run --local --json`)
+                start_new_session=True,  # Ctrl-C in the caller's terminal is the engine's to handle
             )
         finally:
             theirs.close()
