@@ -211,6 +211,7 @@ class CTSApp(ExtensionApp):
         if self._engine_running:
             self._engine_running = False
             await asyncio.get_running_loop().run_in_executor(None, partial(self.engine.stop, timeout=10))
+            self.log.info("jupyter_cts: engine stopped")
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def current_activity(self) -> bool:

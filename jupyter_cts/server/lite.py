@@ -15,8 +15,10 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from jupyter_server.serverapp import ServerApp
+if TYPE_CHECKING:
+    from jupyter_server.serverapp import ServerApp
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
 def build_server(argv: list[str] | None = None) -> ServerApp:
     """An initialized (bound, not yet serving) ServerApp with only jupyter_cts loaded."""
     args, passthrough = _parser().parse_known_args(argv)
+    from jupyter_server.serverapp import ServerApp  # after argument parsing: `--help` stays instant
+
     root = Path(args.root_dir).expanduser().resolve()
     if not root.is_dir():
         raise SystemExit(f"cts-lite: --root-dir {root} is not a folder; create it or pick another one.")
