@@ -51,6 +51,23 @@ def make_engine(tmp_path: Path) -> Iterator[Callable[..., ExecutionEngine]]:
     yield make
     for engine in engines:
         engine.stop()
+    # Whatever the test did, nothing it started may outlive its engines, templates included.
+    deadline = time.monotonic() + 5
+    while _descendants() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    leftovers = [p.cmdline() for p in _descendants()]
+    assert leftovers == [], f"processes outlived the test's engines: {leftovers}"
+
+
+def _descendants() -> list[psutil.Process]:
+    found = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except psutil.NoSuchProcess:
+            pass
+    return found
 
 
 def alive(pid: int) -> bool:
