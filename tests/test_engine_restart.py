@@ -132,6 +132,8 @@ def test_retention_by_age_removes_old_runs_and_uploads_but_not_active_ones(make_
     engine = make_engine(max_concurrent_runs=1, retention_days=0.5 / 86400)  # half a second
     old = engine.execute_tool(run_request("test-echo"), timeout=30)
     unused, used = (upload_bytes(engine, name) for name in ("old.zst", "rlog.zst"))
+    cut_off = engine.uploads.begin("rlog.zst")  # a server restart interrupted this one
+    cut_off.write(b"\x28\xb5")
     blocker = engine.start_run(run_request("test-misbehave", {"mode": "sleep", "seconds": 60}))
     reader = engine.start_run(
         RunRequest(tool_id="test-read-input", input=RunInput(type="upload", value=used))
@@ -145,6 +147,7 @@ def test_retention_by_age_removes_old_runs_and_uploads_but_not_active_ones(make_
     with pytest.raises(UnknownUploadError):
         engine.uploads.path(unused)
     assert engine.uploads.path(used).is_file()
+    assert sorted(p.name for p in engine.uploads.root.iterdir()) == [used]
     engine.cancel_run(reader.run_id)
     engine.cancel_run(blocker.run_id)
 

@@ -100,19 +100,27 @@ class UploadStore:
         return self.root / upload_id / meta["filename"]
 
     def remove(self, upload_id: str) -> None:
-        self._meta(upload_id)
+        """Delete an upload, finished or not."""
+        if not _ID.match(upload_id):
+            raise UnknownUploadError(f"{upload_id!r} is not an upload id")
         shutil.rmtree(self.root / upload_id, ignore_errors=True)
 
     def older_than(self, seconds: float) -> list[str]:
-        """Finished uploads created more than ``seconds`` ago (retention)."""
+        """Uploads created more than ``seconds`` ago (retention), unfinished ones included.
+
+        An upload cut off by a server restart never gets its metadata; its folder's age counts.
+        """
         cutoff = time.time() - seconds
         found = []
         for folder in self.root.iterdir() if self.root.exists() else []:
             try:
-                meta = json.loads((folder / _META).read_text())
+                created = float(json.loads((folder / _META).read_text()).get("created", 0))
             except (OSError, ValueError):
-                continue
-            if float(meta.get("created", 0)) < cutoff:
+                try:
+                    created = folder.stat().st_mtime
+                except OSError:
+                    continue
+            if created < cutoff and _ID.match(folder.name):
                 found.append(folder.name)
         return found
 
