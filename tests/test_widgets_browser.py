@@ -28,7 +28,9 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "cruise_control.ipynb"
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = shutil.which("chromium")
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+]
 LAB_START_S = 120
 NOTEBOOK_S = 300  # Run All: make the demo drive, analyse it twice (form and code), plot
 RUN_S = 240
@@ -88,7 +90,7 @@ def _server_url(runtime: Path, pid: int, proc: subprocess.Popen[bytes], log: Pat
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """JupyterLab with the jupyter_cts extension (enabled by the package's jupyter-config), as a user runs it."""
+    """JupyterLab with the jupyter_cts extension enabled by the package's jupyter-config, as users run it."""
     tmp = tmp_path_factory.mktemp("lab")
     root = tmp / "work"
     root.mkdir()
@@ -125,8 +127,22 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 
 def _run_all_cells(page) -> None:  # type: ignore[no-untyped-def]
-    page.locator(".lm-MenuBar-item", has_text="Run").first.click()
-    page.locator(".lm-Menu-item", has_text="Run All Cells").first.click()
+    """Run → Run All Cells, once the kernel is connected; checked by the first cell starting to run."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import expect
+
+    expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=LAB_START_S * 1000)
+    first_prompt = page.locator(".jp-CodeCell .jp-InputPrompt").first
+    for attempt in range(3):
+        page.locator(".jp-Notebook").first.click()
+        page.locator(".lm-MenuBar-item", has_text="Run").first.click()
+        page.locator(".lm-Menu-item", has_text="Run All Cells").first.click()
+        try:
+            expect(first_prompt).not_to_have_text("[ ]:", timeout=20_000)
+            return
+        except (AssertionError, PlaywrightTimeout):
+            page.screenshot(path=str(ARTIFACTS / f"browser_run_all_attempt{attempt}.png"))
+    raise AssertionError("Run All Cells did not start the notebook; see test-artifacts/browser_run_all_*.png")
 
 
 def test_worked_notebook_form_runs_an_analysis_in_chromium(lab: Lab) -> None:
@@ -140,12 +156,15 @@ def test_worked_notebook_form_runs_an_analysis_in_chromium(lab: Lab) -> None:
             page.wait_for_selector(".jp-Notebook", timeout=LAB_START_S * 1000)
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", state="attached",
                                    timeout=LAB_START_S * 1000)
-            page.locator(".jp-Notebook").first.click()
             _run_all_cells(page)
 
             # The form renders from the tool's schema: fill in two fields like a person would.
             form = page.locator(".cts-tool-form").first
-            expect(form).to_be_visible(timeout=NOTEBOOK_S * 1000)
+            try:
+                expect(form).to_be_visible(timeout=NOTEBOOK_S * 1000)
+            except AssertionError:
+                page.screenshot(path=str(ARTIFACTS / "browser_no_form.png"))
+                raise
             form.scroll_into_view_if_needed()
             form.locator(".cts-field-marker_type select").select_option("none")
             speed = form.locator(".cts-field-speed_min .widget-readout")
@@ -159,11 +178,13 @@ def test_worked_notebook_form_runs_an_analysis_in_chromium(lab: Lab) -> None:
             form.locator("button.cts-run-button").click()
             status = form.locator(".cts-run-view .cts-run-status")
             expect(status).to_contain_text("completed", timeout=RUN_S * 1000)
-            expect(form.locator(".cts-run-view .cts-run-results img").first).to_be_visible(timeout=30_000)
             expect(form.locator("button.cts-run-button")).to_be_enabled()
-            form.locator(".cts-run-view").scroll_into_view_if_needed()
+            status.scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "browser_run_completed.png"))
-            form.screenshot(path=str(ARTIFACTS / "browser_form_and_view.png"))
+            plot = form.locator(".cts-run-view .cts-run-results img").first
+            expect(plot).to_be_visible(timeout=30_000)
+            plot.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "browser_run_results.png"))
 
             # Wait for the rest of the notebook (the run from code, the plot) and check no cell failed.
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", state="attached",

@@ -35,12 +35,14 @@ class ToolBrowser(w.VBox):
         self.runs: list[Run] = []
         self.view: RunView | None = None
         self.tool_list = w.Select(options=[(f"{t.name}  ({t.id})", t.id) for t in caps.tools],
-                                  value=None, rows=min(8, max(2, len(caps.tools))), layout=w.Layout(width="420px"))
+                                  value=None, rows=min(8, max(2, len(caps.tools))),
+                                  layout=w.Layout(width="420px"))
         self.tool_list.add_class("cts-tool-list")
         self.tool_list.observe(lambda ch: self.open_tool(ch["new"]) if ch["new"] else None, names="value")
         self.descriptions = w.HTML(self._descriptions_html(caps.tools, [e.model_dump() for e in caps.errors]))
         self.form_box = w.VBox([])
-        self.refresh_button = w.Button(description="Refresh", icon="refresh", tooltip="Reload the recent runs")
+        self.refresh_button = w.Button(description="Refresh", icon="refresh",
+                                       tooltip="Reload the recent runs")
         self.refresh_button.on_click(lambda _: self.refresh_runs())
         self.runs_table = w.HTML("")
         self.runs_table.add_class("cts-recent-runs")
@@ -62,7 +64,8 @@ class ToolBrowser(w.VBox):
     @staticmethod
     def _descriptions_html(tools: list[ToolInfo], errors: list[dict[str, Any]]) -> str:
         items = "".join(
-            f"<li><b>{html.escape(t.name)}</b> <code>{html.escape(t.id)}</code>: {html.escape(t.description)}</li>"
+            f"<li><b>{html.escape(t.name)}</b> <code>{html.escape(t.id)}</code>: "
+            f"{html.escape(t.description)}</li>"
             for t in tools
         )
         broken = "".join(
@@ -89,7 +92,8 @@ class ToolBrowser(w.VBox):
             "<tr>"
             f"<td><code>{html.escape(r.run_id)}</code></td><td>{html.escape(r.name or '')}</td>"
             f"<td>{html.escape(r.tool_id)}</td>"
-            f"<td><span style='color:{STATUS_COLORS.get(r.status, '#757575')}'>{html.escape(str(r.status))}</span></td>"
+            f"<td><span style='color:{STATUS_COLORS.get(r.status, '#757575')}'>"
+            f"{html.escape(str(r.status))}</span></td>"
             f"<td>{r.created_at:%Y-%m-%d %H:%M:%S}</td>"
             "</tr>"
             for r in self.runs

@@ -44,10 +44,12 @@ def _slider(spec: FieldSpec) -> w.FloatSlider | w.IntSlider:
     step = slider_step(spec)
     lo = spec.minimum if spec.minimum is not None else float(spec.exclusive_minimum or 0) + step
     hi = spec.maximum if spec.maximum is not None else float(spec.exclusive_maximum or 0) - step
-    default = spec.default if isinstance(spec.default, int | float) and not isinstance(spec.default, bool) else lo
+    numeric = isinstance(spec.default, int | float) and not isinstance(spec.default, bool)
+    default = spec.default if numeric else lo
     value = min(max(default, lo), hi)
     if spec.type == "integer":
-        return w.IntSlider(min=int(lo), max=int(hi), step=int(step), value=int(value), continuous_update=False)
+        return w.IntSlider(min=int(lo), max=int(hi), step=int(step), value=int(value),
+                           continuous_update=False)
     decimals = max(0, -int(f"{step:e}".split("e")[1]))
     return w.FloatSlider(min=lo, max=hi, step=step, value=float(value), continuous_update=False,
                          readout_format=f".{decimals}f")
@@ -81,7 +83,9 @@ class FieldWidget:
         self.label = w.HTML(f"<b>{html.escape(spec.label)}</b>", layout=w.Layout(width=LABEL_WIDTH))
         self.label.add_class("cts-label")
         self.help = w.HTML(
-            f"<small style='color:#666'>{html.escape(spec.description)}</small>" if spec.description else "",
+            f"<div style='color:#666;font-size:85%;line-height:1.3'>{html.escape(spec.description)}</div>"
+            if spec.description
+            else "",
             layout=w.Layout(margin="0 0 0 " + LABEL_WIDTH),
         )
         self.error = w.HTML("")

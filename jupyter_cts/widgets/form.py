@@ -101,7 +101,8 @@ class ToolForm(w.VBox):
             f"<h3 style='margin:4px 0'>{html.escape(t.name)} <small style='color:#666'>"
             f"{html.escape(t.id)} {html.escape(t.version)}</small></h3><p>{html.escape(t.description)}</p>"
         )
-        self.run_name = w.Text(placeholder="optional: a name to find this run by", layout=w.Layout(width="420px"))
+        self.run_name = w.Text(placeholder="optional: a name to find this run by",
+                               layout=w.Layout(width="420px"))
         self.run_name.add_class("cts-run-name")
         name_row = w.HBox([w.HTML("<b>Run name</b>", layout=w.Layout(width="230px")), self.run_name])
         self.run_button = w.Button(description="Run", icon="play", button_style="primary",
@@ -224,7 +225,8 @@ class ToolForm(w.VBox):
         try:
             self.client = connect(self.client)
             inputs = self.input.read(self.client) if self.input is not None else {}
-            run = self.client.start_run(self.tool.id, params, name=self.run_name.value.strip() or None, **inputs)
+            name = self.run_name.value.strip() or None
+            run = self.client.start_run(self.tool.id, params, name=name, **inputs)
         except CTSValidationError as exc:
             self.show_server_errors(exc.errors, exc.message)
             self.run_button.disabled = False

@@ -58,7 +58,8 @@ class InputPicker(w.VBox):
         self.error.add_class("cts-error-input")
         self.mode.observe(self._on_mode, names="value")
         label = w.HTML("<b>Input</b>", layout=w.Layout(width=LABEL_WIDTH))
-        help_text = w.HTML(f"<small style='color:#666'>{html.escape(DESCRIPTIONS.get(input_kind, ''))}</small>",
+        help_text = w.HTML(f"<div style='color:#666;font-size:85%;line-height:1.3'>"
+                           f"{html.escape(DESCRIPTIONS.get(input_kind, ''))}</div>",
                            layout=w.Layout(margin="0 0 0 " + LABEL_WIDTH))
         self.path_box = w.HBox([self.path, self.browse_button])
         body = w.VBox([self.mode, self.path_box, self.browser, self.upload_box])

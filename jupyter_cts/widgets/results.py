@@ -70,12 +70,14 @@ def summary_html(summary: dict[str, Any], *, max_rows: int = SUMMARY_ROWS) -> st
     rows = list(summary.items())
     shown = rows[:max_rows]
     body = "".join(
-        f"<tr><td style='text-align:left;padding-right:1em'>{html.escape(str(k))}</td>"
-        f"<td style='text-align:left'>{html.escape(_fmt(v))}</td></tr>"
+        f"<tr><td style='text-align:left;padding:1px 12px 1px 0'>{html.escape(str(k))}</td>"
+        f"<td style='text-align:left;padding:1px 0'>{html.escape(_fmt(v))}</td></tr>"
         for k, v in shown
     )
-    more = f"<p><small>{len(rows) - len(shown)} more in the result</small></p>" if len(rows) > len(shown) else ""
-    return f"<table class='cts-summary'>{body}</table>{more}"
+    hidden = len(rows) - len(shown)
+    more = f"<p><small>{hidden} more in the result</small></p>" if hidden else ""
+    style = "line-height:1.25;border-collapse:collapse"
+    return f"<table class='cts-summary' style='{style}'>{body}</table>{more}"
 
 
 def _fmt(value: Any) -> str:

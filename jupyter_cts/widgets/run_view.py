@@ -222,7 +222,7 @@ class RunView(w.VBox):
         )
         self.log_tail.value = (
             "<details open><summary>Log (last lines)</summary>"
-            f"<pre style='font-size:11px;max-height:16em;overflow:auto;margin:0'>{lines}</pre></details>"
+            f"<pre style='font-size:11px;line-height:1.3;margin:0'>{lines}</pre></details>"
         )
 
     def _show_error(self, message: str, *, color: str = "#c62828", title: str = "Run failed") -> None:
@@ -233,21 +233,31 @@ class RunView(w.VBox):
         self.error_box.layout.display = ""
 
     def _render_results(self, snap: RunSnapshot) -> None:
+        """Summary beside the plot (the run at a glance), then the tables, then the files."""
         parts: list[w.Widget] = []
         if snap.result is not None:
             self.result = snap.result
             self.tables = result_tables(snap.result)
             self.artifacts = snap.artifacts
             self.images = snap.images
-            parts.append(w.HTML("<h4>Summary</h4>" + summary_html(result_summary(snap.result))))
-            for name, data in snap.images.items():
-                parts.append(w.HTML(f"<b>{html.escape(name)}</b>"))
-                parts.append(w.Image(value=data, format=name.rsplit(".", 1)[-1],
-                                     layout=w.Layout(max_width="900px")))
+            summary = w.HTML(
+                "<h4>Summary</h4><div style='max-height:440px;overflow:auto'>"
+                f"{summary_html(result_summary(snap.result))}</div>",
+                layout=w.Layout(width="38%" if snap.images else "100%", margin="0 12px 0 0"),
+            )
+            summary.add_class("cts-run-summary")
+            plots = [
+                w.VBox([w.HTML(f"<h4>{html.escape(name)}</h4>"),
+                        w.Image(value=data, format=name.rsplit(".", 1)[-1],
+                                layout=w.Layout(max_width="100%"))])
+                for name, data in snap.images.items()
+            ]
+            parts.append(w.HBox([summary, w.VBox(plots, layout=w.Layout(width="60%"))]) if plots else summary)
             if self.tables:
                 tabs = w.Tab(children=[w.HTML(table_html(df)) for df in self.tables.values()])
                 tabs.titles = tuple(f"{name} ({len(df)})" for name, df in self.tables.items())
-                parts.append(w.HTML("<h4>Tables</h4><small>Also as DataFrames: <code>view.tables</code></small>"))
+                parts.append(w.HTML("<h4>Tables</h4><small>The same tables as pandas DataFrames: "
+                                    "<code>view.tables</code></small>"))
                 parts.append(tabs)
             if snap.artifacts:
                 parts.append(w.HTML(self._links_html(snap.artifacts)))
@@ -258,7 +268,7 @@ class RunView(w.VBox):
 
     def _links_html(self, artifacts: list[Artifact]) -> str:
         items = "".join(
-            f"<li><a href='{html.escape(artifact_href(self.client, self.run_id, a.name, a.url), quote=True)}' "
+            f"<li><a href='{html.escape(artifact_href(self.client, self.run_id, a.name, a.url))}' "
             f"target='_blank' download='{html.escape(a.name, quote=True)}'>{html.escape(a.name)}</a> "
             f"<small>({a.size:,} bytes, {html.escape(a.content_type)})</small></li>"
             for a in artifacts
