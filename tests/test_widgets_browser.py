@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urljoin
 
 import httpx
 import pytest
@@ -185,6 +186,12 @@ def test_worked_notebook_form_runs_an_analysis_in_chromium(lab: Lab) -> None:
             expect(plot).to_be_visible(timeout=30_000)
             plot.scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "browser_run_results.png"))
+
+            # The artifact links work from the page itself: the browser's Jupyter login authenticates them.
+            href = form.locator(".cts-artifacts a", has_text="report.html").first.get_attribute("href")
+            assert href is not None and "token" not in href, "no token is written into the notebook"
+            report = page.request.get(urljoin(lab.url, href))
+            assert report.ok and report.headers["content-type"].startswith("text/html"), report.status
 
             # Wait for the rest of the notebook (the run from code, the plot) and check no cell failed.
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", state="attached",

@@ -326,3 +326,32 @@ def test_a_log_can_be_uploaded_instead(client, server):
     run = form.view.wait(RUN_TIMEOUT_S)
     assert run is not None and run.status == "completed", run and run.error
     assert run.input is not None and run.input.type == "upload"
+
+
+def test_cancel_stops_the_forms_run_and_frees_the_run_button(client):
+    form = ToolForm("test-misbehave", client, values={"mode": "sleep", "seconds": 60})
+    form.run_button.click()
+    assert form.view is not None and form.run_button.disabled
+    form.cancel_button.click()
+    run = form.view.wait(RUN_TIMEOUT_S)
+    assert run is not None and run.status == "canceled"
+    assert not form.run_button.disabled and form.cancel_button.disabled
+
+
+def test_the_tool_browser_opens_forms_and_recent_runs(client):
+    from jupyter_cts.widgets import RunView, ToolBrowser
+
+    finished = client.start_run("test-steps", {"steps": 1, "delay_s": 0}, name="for the browser")
+    client.wait(finished.run_id, timeout=RUN_TIMEOUT_S)
+    browser = ToolBrowser(client)
+    for tool in client.capabilities().tools:
+        assert html.escape(tool.description) in browser.descriptions.value
+    browser.tool_list.value = "cruise-control-analyzer"  # what clicking the tool's name does
+    (form,) = browser.form_box.children
+    assert isinstance(form, ToolForm) and form.tool.id == "cruise-control-analyzer"
+    assert finished.run_id in browser.runs_table.value and "completed" in browser.runs_table.value
+    browser.run_list.value = finished.run_id
+    (view,) = browser.view_box.children
+    assert isinstance(view, RunView) and view.final and view.run is not None
+    assert view.run.name == "for the browser"
+    browser.close()
