@@ -171,6 +171,33 @@ def test_a_folder_without_logs_is_not_a_log_input(make_engine, tmp_path: Path) -
     assert "no openpilot log here" in errors[("input", "value")]["msg"]
 
 
+@pytest.mark.parametrize("compression", ["zst", "bz2", None])
+def test_a_log_file_is_recognised_by_its_content_not_its_name(
+    make_engine, tmp_path: Path, compression
+) -> None:
+    engine = make_engine(start=False)
+    with LogWriter(tmp_path / "root" / "drive.bin", compression=compression) as writer:
+        writer.can(1_000_000_000, [(0x140, bytes(8), 0)])
+
+    assert engine.start_run(run_request("test-read-input", path="drive.bin")).status == RunStatus.QUEUED
+
+
+def test_a_file_that_is_not_a_log_is_refused_naming_it(make_engine, tmp_path: Path) -> None:
+    engine = make_engine(start=False)
+    (tmp_path / "root" / "rlog.zst").write_text("cruise set button is probably 0x321\n" * 20)
+    (tmp_path / "root" / "qlog").write_bytes(b"")
+
+    text = invalid(engine, run_request("test-read-input", path="rlog.zst"))[("input", "value")]
+    empty = invalid(engine, run_request("test-read-input", path="qlog"))[("input", "value")]
+
+    assert text["type"] == "not_a_log"
+    assert text["msg"].startswith(f"{tmp_path}/root/rlog.zst: not an openpilot log")
+    assert (
+        empty["msg"]
+        == f"{tmp_path}/root/qlog: the file is empty; pass an rlog or qlog file that holds events"
+    )
+
+
 def test_a_csv_tool_takes_a_file(make_engine, tmp_path: Path) -> None:
     engine = make_engine()
     (tmp_path / "root" / "can.csv").write_text("t_s,bus\n0.0,0\n")

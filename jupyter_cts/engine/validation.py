@@ -8,6 +8,7 @@ Every problem names its field the way pydantic does (``loc`` like ``["params", "
 from __future__ import annotations
 
 import json
+import os
 import types
 import typing
 from dataclasses import dataclass
@@ -20,12 +21,14 @@ from jupyter_cts.engine.config import EngineConfig
 from jupyter_cts.engine.models import RunInput, RunRequest
 from jupyter_cts.engine.uploads import UploadStore
 from jupyter_cts.errors import InputNotAllowedError, UnknownUploadError, ValidationError
+from jupyter_cts.logs.decompress import container_of
 from jupyter_cts.logs.source import resolve_segments
 from jupyter_cts.registry import ToolRegistry
 from jupyter_cts.tools.base import InputKind, Tool
 
 ErrorList = list[dict[str, Any]]
 _SEQUENCES = (list, tuple, set, frozenset)
+_SNIFF_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -234,6 +237,46 @@ def _check_kind(tool: type[Tool], paths: list[Path], config: EngineConfig, error
     for segment in segments:
         # A route folder inside root_dir could hold symlinks to files elsewhere: check each file.
         resolve_allowed(str(segment.path), config)
+    for segment in segments:
+        problem = sniff_log(segment.path)
+        if problem is not None:
+            errors.append({"loc": ["input", "value"], "msg": problem, "type": "not_a_log"})
+            return
+
+
+def sniff_log(path: Path) -> str | None:
+    """Why ``path`` cannot be an openpilot log, from its first bytes; None when it may be one.
+
+    Only the container is checked (zstd, bzip2, or raw Cap'n Proto framing): a damaged log is
+    still a log, and the tool reports its damage with the byte offset.
+    """
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(_SNIFF_BYTES)
+            size = os.fstat(fh.fileno()).st_size
+    except OSError as exc:
+        return f"{path}: cannot be read ({exc.strerror}); check its permissions"
+    if not head:
+        return f"{path}: the file is empty; pass an rlog or qlog file that holds events"
+    if container_of(head) != "raw" or _capnp_framing_ok(head, size):
+        return None
+    return (
+        f"{path}: not an openpilot log (neither zstd nor bzip2 compressed, nor Cap'n Proto events); "
+        "pass an rlog or qlog file, a segment folder or a route folder"
+    )
+
+
+def _capnp_framing_ok(head: bytes, size: int) -> bool:
+    """The first message's segment table: a small count, then sizes that fit in the file."""
+    if len(head) < 8:
+        return False
+    count = int.from_bytes(head[:4], "little") + 1
+    table = 4 + 4 * count
+    table += table % 8  # padded to a whole word
+    if count > 512 or len(head) < table:
+        return False
+    words = [int.from_bytes(head[4 + 4 * i : 8 + 4 * i], "little") for i in range(count)]
+    return words[0] > 0 and table + 8 * sum(words) <= size
 
 
 def _check_timeout(timeout_s: float | None, config: EngineConfig, errors: ErrorList) -> float:
