@@ -104,7 +104,7 @@ def test_every_kind_of_output_reaches_the_run_log_in_order(make_engine) -> None:
     assert by_message["from a subprocess"].source == "stdout"  # the tool's own child process
     assert [r.seq for r in records] == list(range(1, len(records) + 1))
     assert records[0].message == "queued: test-steps on no input"
-    assert records[1].message.startswith("running in process "), "the engine says it runs before the tool talks"
+    assert records[1].message.startswith("running in process "), "the engine speaks before the tool"
     assert records[-1].source == "engine" and records[-1].message.startswith("completed in")
     testing.wait_until(
         lambda: len([e for e in recorder.events if e.kind == "log"]) == len(records), what="events"
@@ -164,6 +164,7 @@ def test_listing_runs_health_and_busy(make_engine) -> None:
     assert [r.run_id for r in engine.list_runs(tool_id="test-echo").runs] == [echo.run_id]
     assert [r.run_id for r in engine.list_runs(status=RunStatus.RUNNING).runs] == [steps.run_id]
     assert engine.list_runs(limit=1, offset=1).runs[0].run_id == echo.run_id
+    assert engine.list_runs(offset=10**30).runs == [] and engine.list_runs(limit=10**30).total == 2
     with pytest.raises(RunStateError, match="running"):
         engine.get_result(steps.run_id)
 

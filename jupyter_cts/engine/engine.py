@@ -61,6 +61,7 @@ from jupyter_cts.registry import ToolRegistry
 from jupyter_cts.tools.base import check_artifact_name
 
 log = logging.getLogger(__name__)
+_SQLITE_MAX_INT = 2**63 - 1
 
 QUEUED, RUNNING, COMPLETED, FAILED, CANCELED = (
     RunStatus.QUEUED,
@@ -218,8 +219,8 @@ class ExecutionEngine:
         return self.store.list_runs(
             status=RunStatus(status) if status else None,
             tool_id=tool_id,
-            limit=max(0, limit),
-            offset=max(0, offset),
+            limit=min(max(0, limit), _SQLITE_MAX_INT),  # (SQLite integers are 64-bit)
+            offset=min(max(0, offset), _SQLITE_MAX_INT),
         )
 
     def cancel_run(self, run_id: str) -> Run:
