@@ -166,7 +166,11 @@ def test_worked_notebook_form_runs_an_analysis_in_chromium(lab: Lab) -> None:
             except AssertionError:
                 page.screenshot(path=str(ARTIFACTS / "browser_no_form.png"))
                 raise
-            form.scroll_into_view_if_needed()
+            picker = form.locator(".cts-input")
+            picker.scroll_into_view_if_needed()
+            picker.get_by_role("button", name="Browse…").click()  # the server's root folder, as a list
+            expect(picker.locator(".cts-input-listing")).to_contain_text("demo_drive/", timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "browser_form.png"))
             form.locator(".cts-field-marker_type select").select_option("none")
             speed = form.locator(".cts-field-speed_min .widget-readout")
             speed.click()

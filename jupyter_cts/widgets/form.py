@@ -99,7 +99,8 @@ class ToolForm(w.VBox):
         t = self.tool
         header = w.HTML(
             f"<h3 style='margin:4px 0'>{html.escape(t.name)} <small style='color:#666'>"
-            f"{html.escape(t.id)} {html.escape(t.version)}</small></h3><p>{html.escape(t.description)}</p>"
+            f"{html.escape(t.id)} {html.escape(t.version)}</small></h3>"
+            f"<p style='line-height:1.4;margin:4px 0 8px 0'>{html.escape(t.description)}</p>"
         )
         self.run_name = w.Text(placeholder="optional: a name to find this run by",
                                layout=w.Layout(width="420px"))

@@ -92,9 +92,9 @@ class InputPicker(w.VBox):
         options: list[tuple[str, Any]] = []
         if folder:
             parent = str(PurePosixPath(folder).parent)
-            options.append(("\U0001F4C1 ..", ("dir", "" if parent == "." else parent)))
+            options.append(("../", ("dir", "" if parent == "." else parent)))
         for e in entries:
-            options.append((f"\U0001F4C1 {e.name}/" if e.is_dir else f"\U0001F4C4 {e.name}",
+            options.append((f"{e.name}/" if e.is_dir else e.name,
                             ("dir" if e.is_dir else "file", e.path)))
         self.location.value = f"<small>Server folder: <code>/{html.escape(folder)}</code></small>"
         self.listing.unobserve(self._on_pick, names="value")
