@@ -19,12 +19,14 @@ from typing import Any, Literal
 
 import ipywidgets as w
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel, Field
 
 from jupyter_cts.engine.models import ToolInfo
 from jupyter_cts.widgets import FormError, ToolForm
 from jupyter_cts.widgets.form import field_for_loc
-from jupyter_cts.widgets.schema_form import FieldKind, form_specs
+from jupyter_cts.widgets.schema_form import FieldKind, check_value, form_specs
 
 
 class Marker(StrEnum):
@@ -355,3 +357,46 @@ def test_the_tool_browser_opens_forms_and_recent_runs(client):
     assert isinstance(view, RunView) and view.final and view.run is not None
     assert view.run.name == "for the browser"
     browser.close()
+
+
+# --- the client-side checks agree with pydantic, which the server uses ---------------------------
+
+
+class Bounded(BaseModel):
+    ratio: float = Field(0.5, ge=0, lt=1)
+    count: int = Field(3, gt=0, le=12)
+    speed: float = Field(55.0, ge=-10.5, le=200)
+    code: str = Field("0x1", pattern=r"^0x[0-9a-f]+$", max_length=6)
+
+
+BOUNDED = {s.name: s for s in form_specs(Bounded.model_json_schema())}
+
+
+def pydantic_accepts(name: str, value: Any) -> bool:
+    from pydantic import ValidationError
+
+    try:
+        Bounded.model_validate({name: value})
+    except ValidationError:
+        return False
+    return True
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(["ratio", "count", "speed"]).flatmap(
+        lambda name: st.tuples(
+            st.just(name),
+            st.integers(-20, 20) if name == "count" else st.floats(-20, 250, allow_nan=False),
+        )
+    )
+)
+def test_number_checks_agree_with_the_server(case):
+    name, value = case
+    assert (check_value(BOUNDED[name], value) is None) == pydantic_accepts(name, value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet="0x123abcfgX ", max_size=9))
+def test_string_checks_agree_with_the_server(text):
+    assert (check_value(BOUNDED["code"], text) is None) == pydantic_accepts("code", text)
