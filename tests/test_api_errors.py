@@ -121,11 +121,6 @@ async def test_a_missing_file_is_422_naming_the_path(cts_api):
     assert missing["errors"][0]["loc"] == ["input", "value"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the engine's request validation accepts any file named directly as a log; it needs to "
-    "check the content (magic bytes / Cap'n Proto framing) - reported to the engine owner",
-)
 async def test_a_file_that_is_not_a_log_is_422_naming_it(cts_api, jp_root_dir):
     (jp_root_dir / "notes.txt").write_text("cruise set button is probably 0x321\n" * 20)
     reply = await run(cts_api, "test-read-input", input={"type": "path", "value": "notes.txt"})

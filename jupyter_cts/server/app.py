@@ -88,7 +88,7 @@ class CTSApp(ExtensionApp):
         30.0,
         help="While runs are queued or running, mark the server active this often (keeps idle cullers away).",
     ).tag(config=True)
-    api_threads = Integer(4, help="Threads that run engine calls (SQLite, files) off the event loop.").tag(
+    api_threads = Integer(4, help="Threads for engine calls that touch files, off the event loop.").tag(
         config=True
     )
     kernel_env = Bool(
@@ -223,5 +223,5 @@ class CTSApp(ExtensionApp):
             self.serverapp.web_app.settings["cts_last_activity"] = utcnow()
 
     async def run_blocking(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``fn`` on the API threads so the event loop never waits on disk or SQLite."""
+        """Run ``fn`` on the API threads so the event loop never waits on the disk."""
         return await asyncio.get_running_loop().run_in_executor(self._pool, partial(fn, *args, **kwargs))

@@ -27,21 +27,21 @@ class HealthHandler(CTSHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.write_json(await self.call(self.engine.health))
+        self.write_json(self.quick(self.engine.health))
 
 
 class CapabilitiesHandler(CTSHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.write_json(await self.call(self.engine.capabilities))
+        self.write_json(self.quick(self.engine.capabilities))
 
 
 class ToolHandler(CTSHandler):
     @web.authenticated
     @authorized
     async def get(self, tool_id: str) -> None:
-        caps = await self.call(self.engine.capabilities)
+        caps = self.quick(self.engine.capabilities)
         for tool in caps.tools:
             if tool.id == tool_id:
                 self.write_json(tool)
@@ -57,7 +57,7 @@ class RunsHandler(CTSHandler):
     @authorized
     async def get(self) -> None:
         q = self.parse_query(RunsQuery)
-        runs = await self.call(
+        runs = self.quick(
             self.engine.list_runs, status=q.status, tool_id=q.tool_id, limit=q.limit, offset=q.offset
         )
         self.write_json(runs.model_copy(update={"runs": [self.with_urls(r) for r in runs.runs]}))
@@ -75,7 +75,7 @@ class RunHandler(CTSHandler):
     @web.authenticated
     @authorized
     async def get(self, run_id: str) -> None:
-        run = await self.call(self.engine.get_run_status, self.check_run_id(run_id))
+        run = self.quick(self.engine.get_run_status, self.check_run_id(run_id))
         self.write_json(self.with_urls(run))
 
     @web.authenticated

@@ -58,7 +58,7 @@ class LogsHandler(CTSHandler):
         if q.stream or "text/event-stream" in self.request.headers.get("Accept", ""):
             await self._stream(run_id, self._resume_from(q.since))
             return
-        run = await self.call(self.engine.get_run_status, run_id)
+        run = self.quick(self.engine.get_run_status, run_id)
         records = await self.call(self.engine.get_logs, run.run_id, since=q.since, limit=q.limit)
         self.write_json(records)
 
@@ -84,7 +84,7 @@ class LogsHandler(CTSHandler):
         self._events = events
         self.cts.open_streams += 1
         try:
-            run = await self.call(self.engine.get_run_status, run_id)  # 404 before any header is sent
+            run = self.quick(self.engine.get_run_status, run_id)  # 404 before any header is sent
             self.set_header("Content-Type", "text/event-stream; charset=utf-8")
             self.set_header("Cache-Control", "no-cache")
             self.set_header("X-Accel-Buffering", "no")
@@ -111,7 +111,7 @@ class LogsHandler(CTSHandler):
         except TimeoutError:
             self.write(": heartbeat\n\n")
             await self.flush()
-            fresh = await self.call(self.engine.get_run_status, run.run_id)
+            fresh = self.quick(self.engine.get_run_status, run.run_id)
             if fresh.status != run.status or fresh.progress != run.progress:
                 last = await self._send_backlog(run.run_id, last)
                 self._send("status", self.with_urls(fresh).model_dump_json())
