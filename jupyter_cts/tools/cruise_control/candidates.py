@@ -123,13 +123,17 @@ def edge_lag_s(
     out = np.full(keys.size, np.nan)
     if edge_t.size == 0 or ev_key.size == 0:
         return out
-    for k in which:
-        t = ev_t[ev_key == keys[k]]
-        if t.size == 0:
+    order = np.lexsort((ev_t, ev_key))
+    sk, st = ev_key[order], ev_t[order]
+    lo = np.searchsorted(sk, keys[which], side="left")
+    hi = np.searchsorted(sk, keys[which], side="right")
+    for k, a, b in zip(which, lo, hi, strict=True):
+        if a == b:
             continue
+        t = st[a:b]
         j = np.searchsorted(t, edge_t)
-        before = t[np.clip(j - 1, 0, t.size - 1)]
-        after = t[np.clip(j, 0, t.size - 1)]
+        before = t[np.maximum(j - 1, 0)]
+        after = t[np.minimum(j, t.size - 1)]
         near = np.minimum(np.abs(before - edge_t), np.abs(after - edge_t))
         hit = near <= margin_ns
         if hit.any():

@@ -7,6 +7,7 @@ marker windows and around the engaged edges that only the joined timeline knows.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ from jupyter_cts.can.dbc import Dbc
 from jupyter_cts.errors import ToolError
 from jupyter_cts.tools.cruise_control.candidates import (
     Intervals,
+    Scores,
     edge_lag_s,
     merge,
     rankings,
@@ -36,6 +38,7 @@ EDGE_CANDIDATES = 10  # bits whose edges the edges export lists, besides the DBC
 UNITS_MPH = 1  # Dashlights.UNITS == 1: the dash (and the set speed) shows mph, like openpilot reads it
 SPARSE_SPEED_HZ = 10.0  # Wheel_Speeds is sent at 50 Hz; far fewer means a qlog
 GAP_WARN_S = 1.0
+LAG_MIN_SCORE = 0.5  # edge lag (a tie-breaker among strong engaged candidates) is measured from here up
 
 
 @dataclass
@@ -45,9 +48,14 @@ class Analysis:
     result: dict[str, Any]
     speed_t_s: np.ndarray
     speed_mph: np.ndarray
-    candidates: list[dict[str, Any]] = field(default_factory=list)
+    candidate_columns: dict[str, list[Any]] = field(default_factory=dict)
     edges: list[dict[str, Any]] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
+
+    @functools.cached_property
+    def candidates(self) -> list[dict[str, Any]]:
+        """Every flipping bit as a row, best first (built when an export asks: there can be thousands)."""
+        return _rows(self.candidate_columns)
 
 
 def combine(
@@ -83,8 +91,10 @@ def combine(
     _warn_gaps(timed, t0, warnings)
     _warn_bus_switch(parts, warnings)
 
-    def s(t: np.ndarray | int) -> Any:
-        return np.round((np.asarray(t, np.int64) - t0) / 1e9, 6)
+    def s(t: Any) -> Any:
+        if isinstance(t, np.ndarray):
+            return np.round((t.astype(np.int64) - t0) / 1e9, 6)
+        return round((int(t) - t0) / 1e9, 6)
 
     def speed_at(t: np.ndarray) -> np.ndarray:
         if speed_t.size == 0:
@@ -224,18 +234,12 @@ def combine(
         warnings.append("some bit flip counts near window edges are approximate (a window edge fell between samples)")
 
     names = _bit_names(dbc)
-    ev_key, ev_t, _ = counter.rare_events()
-    lag = edge_lag_s(counter.keys, ev_key, ev_t, edge_t, margin, np.flatnonzero(scores.score_engaged > 0))
+    events = counter.rare_events()
+    strong = np.flatnonzero(scores.score_engaged >= LAG_MIN_SCORE)
+    lag = edge_lag_s(counter.keys, events[0], events[1], edge_t, margin, strong)
     order, rank_m, rank_e = rankings(scores, counter.toggles, lag, addr, bus, g)
-    candidates = [
-        {
-            **_candidate(rank + 1, int(addr[k]), int(bus[k]), int(g[k]), names, counter, scores, k),
-            "rank_marker": int(rank_m[k]),
-            "rank_engaged": int(rank_e[k]),
-            "edge_lag_s": None if np.isnan(lag[k]) else round(float(lag[k]), 4),
-        }
-        for rank, k in enumerate(order)
-    ]
+    columns = _candidate_columns(order, addr, bus, g, names, counter, scores, rank_m, rank_e, lag)
+    candidates = _rows(columns, limit=max(RESULT_CANDIDATES, EDGE_CANDIDATES))
 
     marker_windows = []
     for i, w in enumerate(markers.windows):
@@ -266,7 +270,7 @@ def combine(
             }
         )
 
-    edge_rows = _edges(counter, candidates, sources, names, s, speed_at, warnings)
+    edge_rows = _edges(counter, events, candidates, sources, names, s, speed_at, warnings)
     segments = [
         {
             "index": p.index,
@@ -321,7 +325,7 @@ def combine(
         },
         "marker_windows": marker_windows,
         "candidates": candidates[:RESULT_CANDIDATES],
-        "candidates_total": len(candidates),
+        "candidates_total": len(order),
         "sources": {role: _source_text(src) for role, src in sorted(sources.items())},
         "warnings": warnings,
         "metadata": {
@@ -329,7 +333,7 @@ def combine(
             "input_files": [{"path": p.path, "sha256": p.sha256} for p in parts],
         },
     }
-    analysis = Analysis(result, (speed_t - t0) / 1e9, speed, candidates, edge_rows)
+    analysis = Analysis(result, (speed_t - t0) / 1e9, speed, columns, edge_rows)
     analysis.timeline = _timeline(analysis.result, segments, speed_at)
     return analysis
 
@@ -451,12 +455,7 @@ def _warn_bus_switch(parts: list[SegmentPartial], warnings: list[str]) -> None:
 def _intervals(counter: FlipCounter, a: Any, b: Any) -> Intervals:
     a = np.asarray(a, np.int64)
     b = np.asarray(b, np.int64)
-    counts = (
-        np.stack([counter.between(int(x), int(y)) for x, y in zip(a, b, strict=True)])
-        if a.size
-        else np.zeros((0, counter.keys.size), np.int64)
-    )
-    return Intervals(a, b, counts)
+    return Intervals(a, b, counter.between_many(a, b))
 
 
 def _bit_names(dbc: Dbc) -> dict[tuple[int, int], str]:
@@ -471,7 +470,7 @@ def _bit_names(dbc: Dbc) -> dict[tuple[int, int], str]:
 
 
 def _bit_fields(address: int, bus: int, g: int, names: dict[tuple[int, int], str]) -> dict[str, Any]:
-    label = bit_labels(g)
+    label = _label(g)
     return {
         "address": address,
         "address_hex": f"0x{address:03X}",
@@ -483,23 +482,57 @@ def _bit_fields(address: int, bus: int, g: int, names: dict[tuple[int, int], str
     }
 
 
-def _candidate(
-    rank: int, address: int, bus: int, g: int, names: dict[tuple[int, int], str], c: FlipCounter, sc: Any, k: int
-) -> dict[str, Any]:
-    return {
-        "rank": rank,
-        **_bit_fields(address, bus, g, names),
-        "toggles": int(c.toggles[k]),
-        "rises": int(c.rises[k]),
-        "falls": int(c.falls[k]),
-        "flips_in_windows": int(sc.flips_in_windows[k]),
-        "windows_hit": int(sc.windows_hit[k]),
-        "flips_engaged": int(sc.flips_engaged[k]),
-        "engaged_edges_hit": int(sc.edges_hit[k]),
-        "score_marker": round(float(sc.score_marker[k]), 4),
-        "score_engaged": round(float(sc.score_engaged[k]), 4),
-        "score": round(float(sc.score[k]), 4),
+def _candidate_columns(
+    order: np.ndarray,
+    addr: np.ndarray,
+    bus: np.ndarray,
+    g: np.ndarray,
+    names: dict[tuple[int, int], str],
+    c: FlipCounter,
+    sc: Scores,
+    rank_m: np.ndarray,
+    rank_e: np.ndarray,
+    lag: np.ndarray,
+) -> list[dict[str, Any]]:
+    """One column per field, one entry per flipping bit in ``order`` (there can be thousands)."""
+    a, b, bits = addr[order].tolist(), bus[order].tolist(), g[order].tolist()
+    labels = [_label(x) for x in bits]
+    lag_o = lag[order]
+    columns: dict[str, list[Any]] = {
+        "rank": list(range(1, len(order) + 1)),
+        "address": a,
+        "address_hex": [f"0x{x:03X}" for x in a],
+        "bus": b,
+        "g": bits,
+        "lsb_label": [lab.lsb_label for lab in labels],
+        "msb_label": [lab.msb_label for lab in labels],
+        "signal": [names.get((x, y), "") for x, y in zip(a, bits, strict=True)],
+        "toggles": c.toggles[order].tolist(),
+        "rises": c.rises[order].tolist(),
+        "falls": c.falls[order].tolist(),
+        "flips_in_windows": sc.flips_in_windows[order].tolist(),
+        "windows_hit": sc.windows_hit[order].tolist(),
+        "flips_engaged": sc.flips_engaged[order].tolist(),
+        "engaged_edges_hit": sc.edges_hit[order].tolist(),
+        "score_marker": np.round(sc.score_marker[order], 4).tolist(),
+        "score_engaged": np.round(sc.score_engaged[order], 4).tolist(),
+        "score": np.round(sc.score[order], 4).tolist(),
+        "rank_marker": rank_m[order].tolist(),
+        "rank_engaged": rank_e[order].tolist(),
+        "edge_lag_s": [None if np.isnan(x) else x for x in np.round(lag_o, 4).tolist()],
     }
+    return columns
+
+
+def _rows(columns: dict[str, list[Any]], limit: int | None = None) -> list[dict[str, Any]]:
+    keys = list(columns)
+    cut = [col[:limit] for col in columns.values()] if limit is not None else list(columns.values())
+    return [dict(zip(keys, row, strict=True)) for row in zip(*cut, strict=True)]
+
+
+@functools.cache
+def _label(g: int) -> Any:
+    return bit_labels(g)
 
 
 def _source_text(src: Source | None) -> str | None:
@@ -534,6 +567,7 @@ def _input_sha(parts: list[SegmentPartial]) -> str:
 
 def _edges(
     counter: FlipCounter,
+    events: tuple[np.ndarray, np.ndarray, np.ndarray],
     candidates: list[dict[str, Any]],
     sources: dict[str, Source],
     names: dict[tuple[int, int], str],
@@ -544,7 +578,7 @@ def _edges(
     """Every rise and fall of the DBC's one-bit cruise/button/blinker signals and the best candidates."""
     from jupyter_cts.tools.cruise_control.flips import make_key
 
-    keys, t, rise = counter.rare_events()
+    keys, t, rise = events
     watched: dict[int, str] = {}
     for role, src in sources.items():
         if src.g is not None and src.bus is not None and role != "units":

@@ -79,17 +79,51 @@ class FlipSummary:
             z64, z64, z64, -1, -1, -1, -1, z64, z64, np.zeros(0, bool), 0,
         )  # fmt: skip
 
-    def local_upto(self, x: int) -> tuple[np.ndarray, bool]:
-        """Flips at t <= x for the keys in ``cum_rows``, and whether that count is exact."""
-        if x < self.frame_t0:
-            return np.zeros(self.cum_rows.size, np.int32), True
-        if x >= self.frame_t1:
-            return self.toggles[self.cum_rows], True
+    def exact_at(self, x: int) -> bool:
+        """Whether the count at ``x`` is exact: before or after every frame, at a sample, or near an edge."""
+        if x < self.frame_t0 or x >= self.frame_t1 or x <= self.head_end_t or x >= self.tail_start_t:
+            return True
         j = int(np.searchsorted(self.sample_t, x, side="right")) - 1
-        exact = (j >= 0 and self.sample_t[j] == x) or x <= self.head_end_t or x >= self.tail_start_t
-        m = int(np.searchsorted(self.step_col, j, side="right"))
-        counts = np.bincount(self.step_row[:m], weights=self.step_count[:m], minlength=self.cum_rows.size)
-        return counts.astype(np.int64), exact
+        return j >= 0 and int(self.sample_t[j]) == x
+
+    def local_upto_many(self, xs: np.ndarray) -> np.ndarray:
+        """Flips at t <= x for the keys in ``cum_rows``, one row per x (in any order)."""
+        xs = np.asarray(xs, np.int64)
+        out = np.zeros((xs.size, self.cum_rows.size), np.int64)
+        if not xs.size or not self.cum_rows.size:
+            return out
+        after = xs >= self.frame_t1
+        out[after] = self.toggles[self.cum_rows]
+        # the last sample at or before each x; each step counts for every x whose sample is at or after it
+        col = np.searchsorted(self.sample_t, xs, side="right") - 1
+        todo = np.flatnonzero(~after & (xs >= self.frame_t0) & (col >= 0))
+        if todo.size:
+            order = todo[np.argsort(col[todo], kind="stable")]
+            first_q = np.searchsorted(col[order], self.step_col, side="left")
+            use = first_q < order.size
+            nk = self.cum_rows.size
+            per_q = np.bincount(
+                first_q[use] * nk + self.step_row[use], weights=self.step_count[use], minlength=order.size * nk
+            ).reshape(order.size, nk)
+            out[order] = np.cumsum(per_q, axis=0).astype(np.int64)
+        return out
+
+
+_BITS_OF_BYTE = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little").astype(np.int64)
+
+
+def bit_counts_per_group(values: np.ndarray, group_of: np.ndarray, n_groups: int) -> np.ndarray:
+    """How many rows of each group have each bit set: (n_groups, 8 * bytes) int32.
+
+    One histogram of byte values per group and byte column, times the bits of each byte value: a
+    few bincounts instead of summing an unpacked (rows x bits) matrix.
+    """
+    out = np.zeros((n_groups, values.shape[1] * 8), np.int32)
+    base = group_of.astype(np.int64) * 256
+    for j in range(values.shape[1]):
+        hist = np.bincount(base + values[:, j], minlength=n_groups * 256).reshape(n_groups, 256)
+        out[:, j * 8 : (j + 1) * 8] = hist @ _BITS_OF_BYTE
+    return out
 
 
 def summarize_flips(
@@ -99,49 +133,47 @@ def summarize_flips(
     head_ns: int,
     tail_ns: int,
     rare_max: int = 256,
+    rows: np.ndarray | None = None,
+    grouped: np.ndarray | None = None,
 ) -> FlipSummary:
-    """Flip statistics of one segment's frames (see the module docstring). Vectorized per frame."""
-    n = len(table)
-    if n == 0:
-        return FlipSummary.empty()
-    t = table.t_ns.astype(_I64)
-    group = (table.address.astype(np.uint64) << np.uint64(8)) | table.bus.astype(np.uint64)
-    order = np.argsort(group, kind="stable")
-    gk = group[order]
-    ts = t[order]
-    nbytes = max(int(table.dlc.max()), 1)
+    """Flip statistics of one segment's frames (see the module docstring). Vectorized per frame.
+
+    ``rows`` (indices into ``table``) restricts them to some frames without copying the table;
+    ``grouped`` gives such rows already sorted by (address, bus), stable (saves the sort).
+    """
+    if grouped is not None:
+        order = np.asarray(grouped)
+        n = int(order.size)
+        if n == 0:
+            return FlipSummary.empty()
+        gk = (table.address[order].astype(np.uint64) << np.uint64(8)) | table.bus[order].astype(np.uint64)
+        ts = table.t_ns[order].astype(_I64)
+    else:
+        picked = np.arange(len(table)) if rows is None else np.asarray(rows)
+        n = int(picked.size)
+        if n == 0:
+            return FlipSummary.empty()
+        group = (table.address[picked].astype(np.uint64) << np.uint64(8)) | table.bus[picked].astype(np.uint64)
+        local = np.argsort(group, kind="stable")
+        order = picked[local]
+        gk = group[local]
+        ts = table.t_ns[order].astype(_I64)
+    t = ts
+    nbytes = max(int(table.dlc[order].max()), 1)
     packed = table.data[order, :nbytes]
     starts = np.flatnonzero(np.concatenate([[True], gk[1:] != gk[:-1]]))
     ends = np.concatenate([starts[1:], [n]])
-    # change[r]: the bytes' XOR from the frame before (same address and bus) to frame r, seen at ts[r];
-    # working on packed bytes first keeps the per-bit passes to two unpacks
+    ng = starts.size
+    group_of = np.repeat(np.arange(ng), ends - starts)
+    # change[r]: the bytes' XOR from the frame before (same address and bus) to frame r, seen at ts[r]
     change = np.zeros_like(packed)
     np.bitwise_xor(packed[1:], packed[:-1], out=change[1:])
     change[starts] = 0
-    flip = np.unpackbits(change, axis=1, bitorder="little")
-    rise = np.unpackbits(change & packed, axis=1, bitorder="little")
-    nb = flip.shape[1]
-    toggles_g = np.add.reduceat(flip, starts, axis=0, dtype=np.int32)
-    rises_g = np.add.reduceat(rise, starts, axis=0, dtype=np.int32)
-    first_v_g = np.unpackbits(packed[starts], axis=1, bitorder="little")
-    last_v_g = np.unpackbits(packed[ends - 1], axis=1, bitorder="little")
-    max_dlc_g = np.maximum.reduceat(table.dlc[order].astype(np.int64), starts)
+    rising = change & packed
 
-    # one key per (group, bit) within the group's payload length
-    ng = starts.size
-    bit_ok = np.arange(nb)[None, :] < (max_dlc_g[:, None] * 8)
-    gi, bi = np.nonzero(bit_ok)
-    gkey_g = gk[starts]
-    keys = make_key(gkey_g[gi] >> np.uint64(8), gkey_g[gi] & np.uint64(0xFF), bi)
-    # groups are sorted by (address, bus) and np.nonzero walks bits in order: keys come out sorted
-    row_of = np.full((ng, nb), -1, _I64)
-    row_of[gi, bi] = np.arange(keys.size)
-
-    toggles = toggles_g[gi, bi]
     frame_t0, frame_t1 = int(t.min()), int(t.max())
     head_end = frame_t0 + int(head_ns)
     tail_start = frame_t1 - int(tail_ns)
-
     # sample times: the queries, plus every flip time near the segment's edges
     flip_t = ts[change.any(axis=1)]
     edge_t = flip_t[(flip_t <= head_end) | (flip_t >= tail_start)]
@@ -149,43 +181,50 @@ def summarize_flips(
     q = q[(q >= frame_t0) & (q < frame_t1)]
     sample_t = np.unique(np.concatenate([q, edge_t]))
 
-    cum_blocks: list[np.ndarray] = []
-    cum_rows: list[np.ndarray] = []
-    rare_key: list[np.ndarray] = []
-    rare_t: list[np.ndarray] = []
-    rare_rise: list[np.ndarray] = []
-    for k in range(ng):
-        a, b = int(starts[k]), int(ends[k])
-        cols = np.flatnonzero((toggles_g[k] > 0) & bit_ok[k])
-        if cols.size == 0 or b - a < 2:
-            continue
-        sub = flip[a + 1 : b][:, cols]
-        tg = ts[a + 1 : b]
-        csum = np.cumsum(sub, axis=0, dtype=np.int32)
-        m = np.searchsorted(tg, sample_t, side="right")
-        block = np.zeros((cols.size, sample_t.size), np.int32)
-        have = m > 0
-        block[:, have] = csum[m[have] - 1].T
-        cum_blocks.append(block)
-        cum_rows.append(row_of[k, cols])
-        rare = cols[toggles_g[k, cols] <= rare_max]
-        if rare.size:
-            rr, cc = np.nonzero(flip[a + 1 : b][:, rare])
-            rare_key.append(row_of[k, rare[cc]])
-            rare_t.append(tg[rr])
-            rare_rise.append(rise[a + 1 + rr, rare[cc]] == 1)
+    # Flips per run of rows that share a group and a sample bin, all bits at once: a flip at t counts
+    # toward every sample at or after t, so its bin is the first sample >= t (len(sample_t): none).
+    # Near the segment's edges every flip time is a sample, so runs there are single rows.
+    bin_of = np.searchsorted(sample_t, ts, side="left")
+    run_start = np.flatnonzero(np.concatenate([[True], (gk[1:] != gk[:-1]) | (bin_of[1:] != bin_of[:-1])]))
+    # bits as rows (bit x frame, contiguous) make the reduceat walk memory in order
+    flips_t = np.unpackbits(np.ascontiguousarray(change.T), axis=0, bitorder="little")
+    run_counts = np.add.reduceat(flips_t, run_start, axis=1, dtype=np.int32)  # (bits, runs)
+    toggles_g = np.add.reduceat(run_counts, np.searchsorted(run_start, starts), axis=1).T
+    rises_g = bit_counts_per_group(rising, group_of, ng)
+    nb = nbytes * 8
+    # one key per (group, bit) within the group's payload length
+    max_dlc_g = np.maximum.reduceat(table.dlc[order].astype(np.int64), starts)
+    bit_ok = np.arange(nb)[None, :] < (max_dlc_g[:, None] * 8)
+    gi, bi = np.nonzero(bit_ok)
+    gkey_g = gk[starts]
+    keys = make_key(gkey_g[gi] >> np.uint64(8), gkey_g[gi] & np.uint64(0xFF), bi)
+    # groups are sorted by (address, bus) and np.nonzero walks bits in order: keys come out sorted
+    row_of = np.full((ng, nb), -1, _I64)
+    row_of[gi, bi] = np.arange(keys.size)
+    toggles = toggles_g[gi, bi]
+    first_v_g = np.unpackbits(packed[starts], axis=1, bitorder="little")
+    last_v_g = np.unpackbits(packed[ends - 1], axis=1, bitorder="little")
 
-    def cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+    # the cumulative counts at each sample, as their non-zero steps
+    counted = np.flatnonzero(bin_of[run_start] < sample_t.size)
+    cc, rr = np.nonzero(run_counts[:, counted])
+    run_rows = run_start[counted[rr]]
+    cum_rows = np.flatnonzero(toggles > 0)
+    step_row = np.searchsorted(cum_rows, row_of[group_of[run_rows], cc])
+    step_col = bin_of[run_rows]
+    step_count = run_counts[cc, counted[rr]]
+    by_col = np.lexsort((step_row, step_col))  # sample by sample, so a prefix is "up to sample j"
 
-    rows = cat(cum_rows, _I64)
-    cum = np.vstack(cum_blocks) if cum_blocks else np.zeros((0, sample_t.size), np.int32)
-    by_row = np.argsort(rows, kind="stable")  # rows in key order
-    steps = np.diff(cum[by_row], axis=1, prepend=0)
-    step_col, step_row = np.nonzero(steps.T)  # column by column, so a prefix is "up to sample j"
-    rk = cat(rare_key, _I64)
-    rt = cat(rare_t, _I64)
-    rrise = cat(rare_rise, bool)
+    # flip times of the bits that flip rarely: only the rows where such a bit changed get unpacked
+    rare_g = (toggles_g > 0) & (toggles_g <= rare_max) & bit_ok
+    rare_bytes = np.packbits(rare_g, axis=1, bitorder="little")[:, :nbytes]
+    hits = change & rare_bytes[group_of]
+    hit_rows = np.flatnonzero(hits.any(axis=1))
+    hr, hc = np.nonzero(np.unpackbits(hits[hit_rows], axis=1, bitorder="little"))
+    rows_hit = hit_rows[hr]
+    rk = row_of[group_of[rows_hit], hc]
+    rt = ts[rows_hit]
+    rrise = ((rising[rows_hit, hc // 8] >> (hc % 8).astype(np.uint8)) & 1) == 1
     by_time = np.lexsort((rk, rt))
     return FlipSummary(
         keys=keys,
@@ -195,10 +234,10 @@ def summarize_flips(
         last_v=last_v_g[gi, bi].astype(np.uint8),
         first_t=ts[starts][gi],
         sample_t=sample_t,
-        cum_rows=rows[by_row],
-        step_col=step_col.astype(_smallest(sample_t.size)),
-        step_row=step_row.astype(_smallest(rows.size)),
-        step_count=steps.T[step_col, step_row].astype(_smallest(int(steps.max(initial=0)) + 1)),
+        cum_rows=cum_rows,
+        step_col=step_col[by_col].astype(_smallest(sample_t.size)),
+        step_row=step_row[by_col].astype(_smallest(cum_rows.size)),
+        step_count=step_count[by_col].astype(_smallest(int(step_count.max(initial=0)) + 1)),
         frame_t0=frame_t0,
         frame_t1=frame_t1,
         head_end_t=head_end,
@@ -254,26 +293,41 @@ class FlipCounter:
     def falls(self) -> np.ndarray:
         return self.toggles - self.rises
 
+    def upto_many(self, xs: np.ndarray) -> np.ndarray:
+        """Flips of every key at t <= x, one row per x."""
+        xs = np.asarray(xs, np.int64)
+        out = np.zeros((xs.size, self.keys.size), np.int64)
+        seg = np.searchsorted(self._t0, xs, side="right") - 1
+        for k in np.unique(seg[seg >= 0]):
+            which = np.flatnonzero(seg == k)
+            s = self.summaries[k]
+            part = np.broadcast_to(self._base[k], (which.size, self.keys.size)).copy()
+            b_idx, b_t, _ = self._boundary[k]
+            if b_idx.size:
+                part[:, b_idx] += b_t[None, :] <= xs[which][:, None]  # keys are unique per boundary
+            if not all(s.exact_at(int(x)) for x in xs[which]):
+                self.approximate = True
+            part[:, self._index[k][s.cum_rows]] += s.local_upto_many(xs[which])
+            out[which] = part
+        return out
+
     def upto(self, x: int) -> np.ndarray:
         """Flips of every key at t <= x."""
-        k = int(np.searchsorted(self._t0, x, side="right")) - 1
-        if k < 0:
-            return np.zeros(self.keys.size, np.int64)
-        s = self.summaries[k]
-        out = self._base[k].copy()
-        b_idx, b_t, _ = self._boundary[k]
-        np.add.at(out, b_idx[b_t <= x], 1)
-        local, exact = s.local_upto(int(x))
-        if not exact:
-            self.approximate = True
-        out[self._index[k][s.cum_rows]] += local
-        return out
+        return self.upto_many(np.array([x]))[0]
 
     def between(self, a: int, b: int) -> np.ndarray:
         """Flips of every key with a < t <= b."""
         if b <= a:
             return np.zeros(self.keys.size, np.int64)
         return self.upto(b) - self.upto(a)
+
+    def between_many(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Flips of every key with a < t <= b, one row per (a, b) pair (empty where b <= a)."""
+        a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+        both = self.upto_many(np.concatenate([a, b]))
+        counts = both[a.size :] - both[: a.size]
+        counts[b <= a] = 0
+        return counts
 
     def rare_events(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(key, t, rise)`` of every flip of the keys whose flip times were kept in every segment."""

@@ -27,9 +27,8 @@ from jupyter_cts.tools.cruise_control.signals import (
     ROLES,
     SPEED_MESSAGE,
     WHEELS,
-    choose_bus,
+    FrameIndex,
     find_role,
-    frames_of,
     signal_values,
 )
 from jupyter_cts.tools.cruise_control.tracks import Track
@@ -109,6 +108,7 @@ def reduce_segment(
 ) -> SegmentPartial:
     """The analysis of one already-read segment (see ``analyze_segment``)."""
     can = data.can
+    index_ = FrameIndex(can)
     warnings = [f"segment {_seg_name(number, index)}: {w}" for w in data.warnings]
     present = {int(a) for a in np.unique(can.address)} if len(can) else set()
     tracks: dict[str, Track] = {}
@@ -116,7 +116,7 @@ def reduce_segment(
     bus_counts: dict[str, dict[int, int]] = {}
 
     def bus_for(msg_name: str, address: int) -> int | None:
-        choice = choose_bus(can, address)
+        choice = index_.choose_bus(address)
         bus_counts[msg_name] = choice.counts
         if choice.switched:
             warnings.append(
@@ -132,7 +132,7 @@ def reduce_segment(
     speed_msg = dbc.by_name.get(SPEED_MESSAGE)
     if speed_msg is not None and speed_msg.address in present:
         speed_bus = bus_for(SPEED_MESSAGE, speed_msg.address)
-        frames = frames_of(can, speed_msg.address, speed_bus)
+        frames = index_.frames(speed_msg.address, speed_bus)
         kph = np.mean([signal_values(frames, speed_msg.signals[w]) for w in WHEELS], axis=0)
         ok = ~np.isnan(kph)
         speed_t = frames.t_ns[ok].astype(np.int64)
@@ -148,7 +148,7 @@ def reduce_segment(
         msg, sig = found
         if msg.address not in decoded:
             bus = bus_for(msg.name, msg.address) if msg.address in present else None
-            decoded[msg.address] = (bus, frames_of(can, msg.address, bus))
+            decoded[msg.address] = (bus, index_.frames(msg.address, bus))
         bus, frames = decoded[msg.address]
         values = signal_values(frames, sig)
         ok = ~np.isnan(values)
@@ -158,8 +158,8 @@ def reduce_segment(
     if params.engaged_bit is not None:
         sel = parse_bit_selector(params.engaged_bit)
         wanted_bus = sel.bus if sel.bus is not None else params.engaged_bus
-        choice = choose_bus(can, sel.address, wanted_bus)
-        frames = frames_of(can, sel.address, choice.bus)
+        choice = index_.choose_bus(sel.address, wanted_bus)
+        frames = index_.frames(sel.address, choice.bus)
         byte, bit = divmod(sel.g, 8)
         carried = frames.dlc.astype(np.int64) > byte
         values = (frames.data[carried, byte] >> np.uint8(bit)) & np.uint8(1)
@@ -167,10 +167,11 @@ def reduce_segment(
         sources["engaged"] = Source(params.engaged_bit, f"b{sel.g}", sel.address, choice.bus, sel.g, int(carried.sum()))
 
     flips = summarize_flips(
-        _received(can),
+        can,
         _query_times(tracks, params),
         head_ns=int(max(params.marker_post, params.engaged_margin) * NS) + EDGE_SLACK_NS,
         tail_ns=int(max(params.marker_pre, params.engaged_margin) * NS) + EDGE_SLACK_NS,
+        grouped=index_.received_order(),
     )
     seg = data.segments[0] if data.segments else None
     meta = data.metadata
@@ -194,13 +195,6 @@ def reduce_segment(
         warnings=warnings,
         damaged=data.damage is not None,
     )
-
-
-def _received(can: CanTable) -> CanTable:
-    """Frames the car sent; the panda's echoes (src >= 128) of what openpilot sent are not candidates."""
-    if not len(can) or int(can.bus.max()) < 128:
-        return can
-    return can.filter(can.bus < 128)
 
 
 def _query_times(tracks: dict[str, Track], params: CruiseControlParams) -> np.ndarray:

@@ -68,31 +68,55 @@ class BusChoice:
     switched: bool  # carried by different buses at different times (never overlapping)
 
 
-def choose_bus(table: CanTable, address: int, bus: int | None = None) -> BusChoice:
-    """The received bus carrying ``address`` most often (or ``bus`` when given); buses are never merged."""
-    sel = table.address == address
-    buses, counts = np.unique(table.bus[sel], return_counts=True)
-    received = {int(b): int(c) for b, c in zip(buses, counts, strict=True) if b < ECHO_BUS}
-    if bus is not None:
-        return BusChoice(bus if bus in received or bus >= ECHO_BUS else None, received, False)
-    if not received:
-        return BusChoice(None, received, False)
-    best = max(received, key=lambda b: (received[b], -b))
-    switched = False
-    if len(received) > 1:
-        spans = []
-        for b in received:
-            t = table.t_ns[sel & (table.bus == b)]
-            spans.append((int(t.min()), int(t.max())))
-        spans.sort()
-        switched = all(a[1] < b[0] for a, b in zip(spans, spans[1:], strict=False))
-    return BusChoice(best, received, switched)
+class FrameIndex:
+    """The frames of one table grouped by (address, bus) with one stable sort, each group in log order.
 
+    Every message the analyzer decodes, the bus choice and the bit statistics read their frames from
+    here instead of scanning the whole table again.
+    """
 
-def frames_of(table: CanTable, address: int, bus: int | None) -> CanTable:
-    if bus is None:
-        return CanTable.empty(table.data.shape[1])
-    return table.filter((table.address == address) & (table.bus == bus))
+    def __init__(self, table: CanTable) -> None:
+        self.table = table
+        key = (table.address.astype(np.uint64) << np.uint64(8)) | table.bus.astype(np.uint64)
+        self.order = np.argsort(key, kind="stable")
+        sk = key[self.order]
+        self.slices: dict[int, dict[int, tuple[int, int]]] = {}
+        if not len(table):
+            return
+        starts = np.flatnonzero(np.concatenate([[True], sk[1:] != sk[:-1]]))
+        ends = np.concatenate([starts[1:], [len(table)]])
+        for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+            k = int(sk[s])
+            self.slices.setdefault(k >> 8, {})[k & 0xFF] = (s, e)
+
+    def rows(self, address: int, bus: int) -> np.ndarray:
+        s, e = self.slices.get(address, {}).get(bus, (0, 0))
+        return self.order[s:e]
+
+    def received_order(self) -> np.ndarray:
+        """All rows grouped like ``order``, without the panda's echoes (src >= 128)."""
+        return self.order[self.table.bus[self.order] < ECHO_BUS]
+
+    def choose_bus(self, address: int, bus: int | None = None) -> BusChoice:
+        """The received bus carrying ``address`` most often (or ``bus`` when given); never merged."""
+        present = self.slices.get(address, {})
+        received = {b: e - s for b, (s, e) in sorted(present.items()) if b < ECHO_BUS}
+        if bus is not None:
+            return BusChoice(bus if bus in present else None, received, False)
+        if not received:
+            return BusChoice(None, received, False)
+        best = max(received, key=lambda b: (received[b], -b))
+        switched = False
+        if len(received) > 1:
+            t = self.table.t_ns
+            spans = sorted((int(t[self.rows(address, b)].min()), int(t[self.rows(address, b)].max())) for b in received)
+            switched = all(x[1] < y[0] for x, y in zip(spans, spans[1:], strict=False))
+        return BusChoice(best, received, switched)
+
+    def frames(self, address: int, bus: int | None) -> CanTable:
+        if bus is None:
+            return CanTable.empty(self.table.data.shape[1])
+        return self.table.filter(self.rows(address, bus))
 
 
 def signal_values(frames: CanTable, sig: Signal) -> np.ndarray:

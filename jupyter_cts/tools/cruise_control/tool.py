@@ -7,6 +7,8 @@ report.html, speed_timeline.png, CSV/JSON exports).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +16,14 @@ from jupyter_cts.can.dbc import Dbc, load_dbc
 from jupyter_cts.can.fingerprints import dbc_for_fingerprint
 from jupyter_cts.errors import DbcLookupError, ToolError
 from jupyter_cts.tools.cruise_control.reading import read_segment
-from jupyter_cts.logs.source import resolve_segments
-from jupyter_cts.tools.base import InputKind, ToolContext
+from jupyter_cts.logs.reader import LogData
+from jupyter_cts.logs.source import SegmentFile, resolve_segments
+from jupyter_cts.tools.base import InputKind, ToolContext, map_segments, map_serial
 from jupyter_cts.tools.cruise_control.combine import Analysis, combine
 from jupyter_cts.tools.cruise_control.params import CruiseControlParams
-from jupyter_cts.tools.cruise_control.segment import SegmentPartial, analyze_segment
-from jupyter_cts.tools.exports import run_metadata, write_json, write_table
-from jupyter_cts.tools.segmented import Plan, SegmentedTool, SegmentTask
+from jupyter_cts.tools.cruise_control.segment import SegmentPartial, analyze_segment, reduce_segment
+from jupyter_cts.tools.exports import run_metadata, sha256_file, write_json, write_table
+from jupyter_cts.tools.segmented import Plan, SegmentedTool, SegmentTask, analyze_task
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +88,13 @@ class CruiseControlAnalyzer(SegmentedTool):
 
     def plan(self, inputs: list[Path], params: CruiseControlParams) -> Plan:
         segments = resolve_segments(inputs)
+        first = None if params.dbc else read_segment(segments[0].path, salvage=params.salvage)
+        return self._plan(segments, params, first)
+
+    def _plan(self, segments: list[SegmentFile], params: CruiseControlParams, first: LogData | None) -> Plan:
         tasks = [SegmentTask(i, str(seg.path), seg.number) for i, seg in enumerate(segments)]
-        fingerprint = None
-        if not params.dbc:
-            # the car is named in carParams, logged at the start of the drive: the first file tells
-            fingerprint = read_segment(segments[0].path, salvage=params.salvage).metadata.car_fingerprint
+        # the car is named in carParams, logged at the start of the drive: the first file tells
+        fingerprint = first.metadata.car_fingerprint if first is not None else None
         dbc, reason, warnings = choose_dbc(params, fingerprint)
         log.info("decoding with DBC %s (%s)", dbc.name, reason)
         return Plan(tasks, {"dbc": dbc.source if params.dbc and Path(params.dbc).is_file() else dbc.name,
@@ -99,10 +104,40 @@ class CruiseControlAnalyzer(SegmentedTool):
     def analyze_segment(cls, task: SegmentTask, params: CruiseControlParams, shared: dict[str, Any]) -> SegmentPartial:
         return analyze_segment(task.path, params, load_dbc(shared["dbc"]), index=task.index, number=task.number)
 
-    def combine(
-        self, partials: list[SegmentPartial], plan: Plan, params: CruiseControlParams, ctx: ToolContext
-    ) -> dict[str, Any]:
+    def analyse(
+        self,
+        inputs: list[Path],
+        params: CruiseControlParams,
+        progress: Callable[[float, str], None] | None = None,
+        ctx: ToolContext | None = None,
+    ) -> tuple[Plan, Analysis]:
+        """Read, decode and analyse every segment; write nothing.
+
+        The first file is read once: for the car fingerprint (the DBC choice) and for its analysis.
+        The other segments go through ``ctx``'s segment mapper when there is a ``ctx`` (a process
+        pool or a Dask cluster when the engine provides one), else one at a time in this process.
+        """
+        segments = resolve_segments(inputs)
+        first = read_segment(segments[0].path, salvage=params.salvage)
+        plan = self._plan(segments, params, first)
         dbc = load_dbc(plan.shared["dbc"])
+        n = len(plan.tasks)
+        task = plan.tasks[0]
+        log.info("analysing %s", task.path)
+        partials = [reduce_segment(first, params, dbc, index=0, path=Path(task.path),
+                                   number=task.number, sha256=sha256_file(task.path))]  # fmt: skip
+        del first
+
+        def on_done(done: int, total: int) -> None:
+            if progress is not None:
+                progress(5 + 80 * (done + 1) / n, f"segments done: {done + 1} of {n}")
+
+        work = partial(analyze_task, type(self), params=params, shared=plan.shared)
+        rest = plan.tasks[1:]
+        partials += map_segments(ctx, work, rest, on_done) if ctx is not None else map_serial(work, rest, on_done)
+        return plan, self._join(partials, plan, params, dbc)
+
+    def _join(self, partials: list[SegmentPartial], plan: Plan, params: CruiseControlParams, dbc: Dbc) -> Analysis:
         analysis = combine(partials, params, dbc, dbc_reason=plan.shared["dbc_reason"], warnings=plan.shared["warnings"])
         fp = analysis.result["input"]["car_fingerprint"]
         if not params.dbc and plan.shared.get("fingerprint") is None and dbc_for_fingerprint(fp) not in (None, dbc.name):
@@ -110,17 +145,33 @@ class CruiseControlAnalyzer(SegmentedTool):
                 f"car fingerprint {fp} appears only after the first file and maps to {dbc_for_fingerprint(fp)}; "
                 f"the drive was decoded with {dbc.name} (set the dbc parameter to choose)"
             )
+        return analysis
+
+    def run(self, inputs: list[Path], params: CruiseControlParams, ctx: ToolContext) -> dict[str, Any]:
+        ctx.progress(0, "reading the input")
+        _, analysis = self.analyse(inputs, params, ctx.progress, ctx)
+        return self._finish(analysis, params, ctx)
+
+    def combine(
+        self, partials: list[SegmentPartial], plan: Plan, params: CruiseControlParams, ctx: ToolContext
+    ) -> dict[str, Any]:
+        analysis = self._join(partials, plan, params, load_dbc(plan.shared["dbc"]))
+        return self._finish(analysis, params, ctx)
+
+    def _finish(self, analysis: Analysis, params: CruiseControlParams, ctx: ToolContext) -> dict[str, Any]:
+        """Stamp the run's metadata on the result and write every artifact."""
         meta = run_metadata(
             self,
             params,
             ctx,
             input_sha256=analysis.result["metadata"]["input_sha256"],
             input_files=analysis.result["metadata"]["input_files"],
-            dbc=dbc.name,
+            dbc=analysis.result["input"]["dbc"],
         )
         analysis.result["metadata"] = meta
         ctx.progress(90, "writing the report")
         write_artifacts(analysis, params, ctx, meta)
+        ctx.progress(100, "done")
         return analysis.result
 
 
