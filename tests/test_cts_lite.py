@@ -168,3 +168,22 @@ def test_help_shows_the_options_and_an_example(tmp_path):
     assert done.returncode == 0
     for word in ("--port", "--root-dir", "Examples", "CTS_TOKEN"):
         assert word in done.stdout
+
+
+def test_the_readme_demo_runs_end_to_end_through_cts_lite(tmp_path):
+    """`make demo` (the README's first command) runs `python -m jupyter_cts.demo`."""
+    out = tmp_path / "demo"
+    done = subprocess.run(
+        [sys.executable, "-m", "jupyter_cts.demo", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=lite_env(tmp_path),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "cts-lite stopped (exit code 0)" in done.stdout
+    for heading in ("target windows", "set presses", "engaged intervals", "top candidate bits"):
+        assert heading in done.stdout
+    report = Path(done.stdout.split("report: ", 1)[1].split()[0])
+    assert report.is_file() and report.stat().st_size > 1000
+    assert "[engine] completed" in done.stdout, "the run's log was followed live"
