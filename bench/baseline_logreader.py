@@ -66,7 +66,8 @@ def spans(samples: list[tuple[int, bool]]) -> list[tuple[int, int]]:
     return out
 
 
-def analyse(path: str, speed_min: float = 55.0, speed_max: float = 56.0) -> dict[str, Any]:
+def analyse(path: str, speed_min: float = 55.0, speed_max: float = 56.0, *, bits: bool = True) -> dict[str, Any]:
+    """The whole analysis; ``bits=False`` skips the bit-flip counting (signals only, for reference)."""
     from openpilot_logging.logreader import LogReader
 
     signals: dict[str, list[tuple[int, float]]] = defaultdict(list)
@@ -85,7 +86,9 @@ def analyse(path: str, speed_min: float = 55.0, speed_max: float = 56.0) -> dict
                 continue
             key = (address, bus)
             value = int.from_bytes(data, "little")
-            if key in last:
+            if not bits:
+                pass
+            elif key in last:
                 changed = value ^ last[key]
                 while changed:
                     low = changed & -changed

@@ -458,14 +458,21 @@ def _intervals(counter: FlipCounter, a: Any, b: Any) -> Intervals:
     return Intervals(a, b, counter.between_many(a, b))
 
 
+_NAMES: dict[tuple[str, str], dict[tuple[int, int], str]] = {}
+
+
 def _bit_names(dbc: Dbc) -> dict[tuple[int, int], str]:
-    """(address, g) -> "Message.Signal" for every bit a DBC signal covers."""
+    """(address, g) -> "Message.Signal" for every bit a DBC signal covers (cached per DBC)."""
+    cached = _NAMES.get((dbc.name, dbc.source))
+    if cached is not None:
+        return cached
     names: dict[tuple[int, int], str] = {}
     for msg in dbc.messages.values():
         for sig in msg.signals.values():
             for byte, shift, width, _ in sig.pieces:
                 for k in range(width):
                     names.setdefault((msg.address, byte * 8 + shift + k), f"{msg.name}.{sig.name}")
+    _NAMES[(dbc.name, dbc.source)] = names
     return names
 
 
