@@ -400,3 +400,16 @@ def test_number_checks_agree_with_the_server(case):
 @given(st.text(alphabet="0x123abcfgX ", max_size=9))
 def test_string_checks_agree_with_the_server(text):
     assert (check_value(BOUNDED["code"], text) is None) == pydantic_accepts("code", text)
+
+
+def test_the_widgets_stand_on_the_client_alone():
+    """A notebook can drive a server elsewhere: importing the widgets loads no log reader, DBC or engine."""
+    import subprocess
+    import sys
+
+    code = "import sys, jupyter_cts.widgets, jupyter_cts.client\nprint(' '.join(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    lower = ("jupyter_cts.logs", "jupyter_cts.can", "jupyter_cts.tools", "jupyter_cts.engine.engine",
+             "jupyter_cts.server", "capnp", "opendbc")
+    below = [m for m in done.stdout.split() if m.startswith(lower)]
+    assert below == [], f"the widgets pulled in lower layers: {below}"
