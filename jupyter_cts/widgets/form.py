@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from jupyter_cts.engine.models import ToolInfo
-from jupyter_cts.widgets.connection import connect, list_server_dir
+from jupyter_cts.widgets.connection import Entry, connect, list_server_dir
 from jupyter_cts.widgets.fields import FieldValueError, FieldWidget
 from jupyter_cts.widgets.input_picker import INPUT_FIELD, InputPicker
 from jupyter_cts.widgets.run_view import RunView
@@ -89,11 +89,16 @@ class ToolForm(w.VBox):
         self.fields = {spec.name: FieldWidget(spec) for spec in form_specs(self.tool.params_schema)}
         self.input: InputPicker | None = None
         if self.tool.input != "none":
-            lister = (lambda folder: list_server_dir(self.client, folder)) if client is not None else None  # type: ignore[arg-type]
+            lister = self._list_server_dir if client is not None else None
             self.input = InputPicker(self.tool.input, lister, path=input_path or "")
         self._build()
         if values:
             self.set(**values)
+
+    def _list_server_dir(self, folder: str) -> list[Entry]:
+        """The input picker's view of the server's root folder (through Jupyter's contents API)."""
+        self.client = connect(self.client)
+        return list_server_dir(self.client, folder)
 
     def _build(self) -> None:
         t = self.tool
