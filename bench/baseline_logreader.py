@@ -34,7 +34,11 @@ def decode_frame(address: int, data: bytes) -> dict[str, float] | None:
         return {"main": _bits(v, 42, 1), "set": _bits(v, 43, 1), "resume": _bits(v, 44, 1)}
     if address == CRUISE_STATUS:
         # Cruise_Set_Speed is big-endian (Motorola) 12 bits from bit 51: low nibble of byte 6, then byte 7
-        return {"on": _bits(v, 54, 1), "engaged": _bits(v, 55, 1), "set_speed": ((data[6] & 0x0F) << 8) | data[7]}
+        return {
+            "on": _bits(v, 54, 1),
+            "engaged": _bits(v, 55, 1),
+            "set_speed": ((data[6] & 0x0F) << 8) | data[7],
+        }
     if address == DASHLIGHTS:
         return {"left": _bits(v, 50, 1), "right": _bits(v, 51, 1), "units": _bits(v, 24, 1)}
     if address == BRAKE_STATUS:
@@ -66,7 +70,9 @@ def spans(samples: list[tuple[int, bool]]) -> list[tuple[int, int]]:
     return out
 
 
-def analyse(path: str, speed_min: float = 55.0, speed_max: float = 56.0, *, bits: bool = True) -> dict[str, Any]:
+def analyse(
+    path: str, speed_min: float = 55.0, speed_max: float = 56.0, *, bits: bool = True
+) -> dict[str, Any]:
     """The whole analysis; ``bits=False`` skips the bit-flip counting (signals only, for reference)."""
     from openpilot_logging.logreader import LogReader
 
@@ -111,8 +117,13 @@ def analyse(path: str, speed_min: float = 55.0, speed_max: float = 56.0, *, bits
         i = bisect_right([s[0] for s in speed], t) - 1
         return speed[max(i, 0)][1] if speed else float("nan")
 
-    presses = {name: [((t - t0) / 1e9, mph_at(t)) for t in rising(signals[name])] for name in ("set", "resume", "main")}
-    engaged = [((a - t0) / 1e9, (b - t0) / 1e9) for a, b in spans([(t, bool(v)) for t, v in signals["engaged"]])]
+    presses = {
+        name: [((t - t0) / 1e9, mph_at(t)) for t in rising(signals[name])]
+        for name in ("set", "resume", "main")
+    }
+    engaged = [
+        ((a - t0) / 1e9, (b - t0) / 1e9) for a, b in spans([(t, bool(v)) for t, v in signals["engaged"]])
+    ]
     markers, left, right = [], rising(signals["left"]), rising(signals["right"])
     i = 0
     while i < len(left):

@@ -65,11 +65,16 @@ def main() -> int:
         print(f"  cruise-control-analyzer analysis : {min(ours) * 1000:7.1f} ms CPU (best of {args.repeat})")
         print(f"  LogReader + per-frame baseline   : {min(base) * 1000:7.1f} ms CPU")
         ratio = min(base) / min(ours)
-        print(f"  ratio                            : {ratio:7.1f}x  (target >= {TARGET_RATIO:g}x) "
-              f"{'OK' if ratio >= TARGET_RATIO else 'MISSED'}")  # fmt: skip
+        print(
+            f"  ratio                            : {ratio:7.1f}x  (target >= {TARGET_RATIO:g}x) "
+            f"{'OK' if ratio >= TARGET_RATIO else 'MISSED'}"
+        )
         signals_only = min(cpu(lambda: baseline_analyse(str(seg), bits=False)) for _ in range(args.repeat))
-        print(f"  (for reference: the baseline without its bit-flip counting takes {signals_only * 1000:.1f} ms, "
-              f"{signals_only / min(ours):.1f}x ours, which still counts every bit)")  # fmt: skip
+        print(
+            f"  (for reference: the baseline without its bit-flip counting takes "
+            f"{signals_only * 1000:.1f} ms, "
+            f"{signals_only / min(ours):.1f}x ours, which still counts every bit)"
+        )
 
         if args.segments < 2:
             return 0
@@ -86,15 +91,21 @@ def main() -> int:
         total_cpu, wall = time.process_time() - start_cpu, time.time() - start_wall
         n = len(plan.tasks)
         per = total_cpu / n
-        print(f"{n}-segment route ({analysis.result['input']['duration_s'] / 60:.0f} min, "
-              f"{sum(analysis.result['input']['can_frames'].values())} CAN frames)")  # fmt: skip
+        print(
+            f"{n}-segment route ({analysis.result['input']['duration_s'] / 60:.0f} min, "
+            f"{sum(analysis.result['input']['can_frames'].values())} CAN frames)"
+        )
         print(f"  whole analysis                   : {total_cpu:7.2f} s CPU, {wall:.2f} s wall")
-        print(f"  per segment                      : {per * 1000:7.1f} ms CPU  (target < "
-              f"{TARGET_CPU_PER_SEGMENT * 1000:.0f} ms) {'OK' if per < TARGET_CPU_PER_SEGMENT else 'MISSED'}")  # fmt: skip
+        print(
+            f"  per segment                      : {per * 1000:7.1f} ms CPU  (target < "
+            f"{TARGET_CPU_PER_SEGMENT * 1000:.0f} ms) {'OK' if per < TARGET_CPU_PER_SEGMENT else 'MISSED'}"
+        )
         print(f"  one pickled segment partial      : {size / 1e3:7.0f} kB")
-        print(f"  found: {len(analysis.result['buttons']['set_presses'])} Set presses, "
-              f"{len(analysis.result['cruise']['engaged_intervals'])} engaged intervals, "
-              f"{len(analysis.result['marker_windows'])} marker windows")  # fmt: skip
+        print(
+            f"  found: {len(analysis.result['buttons']['set_presses'])} Set presses, "
+            f"{len(analysis.result['cruise']['engaged_intervals'])} engaged intervals, "
+            f"{len(analysis.result['marker_windows'])} marker windows"
+        )
         return 0
     finally:
         if args.keep is None:

@@ -28,7 +28,9 @@ GOLDEN_HEADERS = {
         "address,bus,g,lsb_label,msb_label,window_flips,window_rises,window_falls,first_flip_s,last_flip_s,"
         "value_before"
     ),
-    "accel_hunt.csv": "address,bus,g,lsb_label,msb_label,pulses,starts_s,durations_s,mean_duration_s,flips_outside",
+    "accel_hunt.csv": (
+        "address,bus,g,lsb_label,msb_label,pulses,starts_s,durations_s,mean_duration_s,flips_outside"
+    ),
 }
 WINDOW = (10.0, 25.0)  # start, length
 SET_AT = 12.0
@@ -59,12 +61,16 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("bitwatch")
     log = root / "rlog.zst"
     write_segment(log, STORY)
-    RlogToCsv().run([log], RlogToCsvParams(window_start=WINDOW[0], window_dur=WINDOW[1]), DirectoryContext(root / "csv"))
+    RlogToCsv().run(
+        [log], RlogToCsvParams(window_start=WINDOW[0], window_dur=WINDOW[1]), DirectoryContext(root / "csv")
+    )
     return log, root / "csv" / "can.csv"
 
 
 @pytest.fixture(scope="module")
-def from_csv(story: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+def from_csv(
+    story: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, Any]]:
     out = tmp_path_factory.mktemp("from_csv")
     return out, bitwatch(story[1], out, watch="0x146:b43, 0x146:MSB B5b4, 0x7ff:b1")
 
@@ -128,10 +134,15 @@ def test_counts_compare_frames_inside_the_window_with_the_rate_outside(from_csv:
     wheel = counts[("0x13A", "0")]
     assert int(wheel["window"]) == pytest.approx(50 * WINDOW[1], abs=2)  # 50 Hz
     assert abs(float(wheel["delta"])) < 2
-    assert sum(int(r["pre"]) + int(r["window"]) + int(r["post"]) for r in counts.values()) == result["input"]["frames"]
+    assert (
+        sum(int(r["pre"]) + int(r["window"]) + int(r["post"]) for r in counts.values())
+        == result["input"]["frames"]
+    )
 
 
-def test_a_log_gives_the_same_answers_as_its_csv(story: tuple[Path, Path], from_csv: tuple[Path, dict], tmp_path: Path) -> None:
+def test_a_log_gives_the_same_answers_as_its_csv(
+    story: tuple[Path, Path], from_csv: tuple[Path, dict], tmp_path: Path
+) -> None:
     log, _ = story
     out_csv, from_file = from_csv
     direct = bitwatch(log, tmp_path, watch=["0x146:b43"], window_start=WINDOW[0], window_dur=WINDOW[1])
@@ -141,7 +152,9 @@ def test_a_log_gives_the_same_answers_as_its_csv(story: tuple[Path, Path], from_
     assert rows(tmp_path / "accel_hunt.csv") == rows(out_csv / "accel_hunt.csv")
 
 
-def test_without_any_window_the_whole_input_is_the_window_and_it_says_so(story: tuple[Path, Path], tmp_path: Path) -> None:
+def test_without_any_window_the_whole_input_is_the_window_and_it_says_so(
+    story: tuple[Path, Path], tmp_path: Path
+) -> None:
     log, _ = story
     result = bitwatch(log, tmp_path)
     assert result["window"]["source"] == "whole input"

@@ -72,7 +72,10 @@ def assert_times(found: list[float], planted: list[float], tolerance: float, wha
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_set_and_resume_presses_are_found_where_they_were_planted(drives: Drives, scenario: str) -> None:
     result, truth = drives.segment(scenario)
-    for key, planted in (("set_presses", truth["presses"]["set"]), ("resume_presses", truth["presses"]["resume"])):
+    for key, planted in (
+        ("set_presses", truth["presses"]["set"]),
+        ("resume_presses", truth["presses"]["resume"]),
+    ):
         found = result["buttons"][key]
         assert_times([p["t_s"] for p in found], [p["t_s"] for p in planted], PRESS_S, key)
         assert [p["in_target"] for p in found] == [p["in_target"] for p in planted]
@@ -84,7 +87,9 @@ def test_set_and_resume_presses_are_found_where_they_were_planted(drives: Drives
 def test_target_window_edges_are_within_one_wheel_speed_sample(drives: Drives, scenario: str) -> None:
     result, truth = drives.segment(scenario)
     found, planted = result["target_windows"], truth["target_windows"]
-    assert_times([w["start_s"] for w in found], [w["start_s"] for w in planted], SPEED_SAMPLE_S, "window starts")
+    assert_times(
+        [w["start_s"] for w in found], [w["start_s"] for w in planted], SPEED_SAMPLE_S, "window starts"
+    )
     assert_times([w["end_s"] for w in found], [w["end_s"] for w in planted], SPEED_SAMPLE_S, "window ends")
 
 
@@ -116,7 +121,9 @@ def test_a_drive_without_presses_has_no_presses_and_is_never_engaged(drives: Dri
     assert result["buttons"]["set_presses"] == [] == truth["presses"]["set"]
     assert result["cruise"]["engaged_intervals"] == []
     # main was switched on, and that is all that happened to cruise
-    assert [m["t_s"] for m in result["buttons"]["main_on"]] == pytest.approx([m["t_s"] for m in truth["main"]], abs=0.1)
+    assert [m["t_s"] for m in result["buttons"]["main_on"]] == pytest.approx(
+        [m["t_s"] for m in truth["main"]], abs=0.1
+    )
 
 
 def test_a_brake_tap_ends_the_engaged_interval(drives: Drives) -> None:
@@ -157,18 +164,32 @@ def test_a_route_is_one_timeline_with_its_segment_boundaries(drives: Drives) -> 
     result, truth = drives.route("demo", segments=3)
     segments = result["input"]["segments"]
     assert [s["number"] for s in segments] == [0, 1, 2]
-    assert [s["start_s"] for s in segments] == pytest.approx([s["start_s"] for s in truth["segments"]], abs=0.01)
+    assert [s["start_s"] for s in segments] == pytest.approx(
+        [s["start_s"] for s in truth["segments"]], abs=0.01
+    )
     assert result["input"]["duration_s"] == pytest.approx(180.0, abs=0.05)
     # times continue across segments, and everything planted is found once, on the route's clock
-    assert_times([p["t_s"] for p in result["buttons"]["set_presses"]],
-                 [p["t_s"] for p in truth["presses"]["set"]], PRESS_S, "set presses")  # fmt: skip
-    assert_times([p["t_s"] for p in result["buttons"]["resume_presses"]],
-                 [p["t_s"] for p in truth["presses"]["resume"]], PRESS_S, "resume presses")  # fmt: skip
+    assert_times(
+        [p["t_s"] for p in result["buttons"]["set_presses"]],
+        [p["t_s"] for p in truth["presses"]["set"]],
+        PRESS_S,
+        "set presses",
+    )
+    assert_times(
+        [p["t_s"] for p in result["buttons"]["resume_presses"]],
+        [p["t_s"] for p in truth["presses"]["resume"]],
+        PRESS_S,
+        "resume presses",
+    )
     found, planted = result["cruise"]["engaged_intervals"], truth["engaged_intervals"]
     assert_times([i["start_s"] for i in found], [i["start_s"] for i in planted], ENGAGED_S, "engaged starts")
     assert_times([i["end_s"] for i in found], [i["end_s"] for i in planted], ENGAGED_S, "engaged ends")
-    assert_times([w["start_s"] for w in result["target_windows"]],
-                 [w["start_s"] for w in truth["target_windows"]], SPEED_SAMPLE_S, "target windows")  # fmt: skip
+    assert_times(
+        [w["start_s"] for w in result["target_windows"]],
+        [w["start_s"] for w in truth["target_windows"]],
+        SPEED_SAMPLE_S,
+        "target windows",
+    )
     assert len(result["marker_windows"]) == len(truth["marker_windows"])
 
 

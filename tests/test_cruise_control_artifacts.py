@@ -35,29 +35,107 @@ GOLDEN_HEADERS = {
     ),
 }
 GOLDEN_RESULT_KEYS = {
-    "": ["input", "speed", "target_windows", "buttons", "cruise", "marker_windows", "candidates",
-         "candidates_total", "sources", "warnings", "metadata"],
-    "input": ["files", "segments", "duration_s", "events", "can_frames", "car_fingerprint", "brand", "dbc",
-              "dbc_reason", "first_log_mono_time"],
+    "": [
+        "input",
+        "speed",
+        "target_windows",
+        "buttons",
+        "cruise",
+        "marker_windows",
+        "candidates",
+        "candidates_total",
+        "sources",
+        "warnings",
+        "metadata",
+    ],
+    "input": [
+        "files",
+        "segments",
+        "duration_s",
+        "events",
+        "can_frames",
+        "car_fingerprint",
+        "brand",
+        "dbc",
+        "dbc_reason",
+        "first_log_mono_time",
+    ],
     "speed": ["signal", "address", "bus", "samples", "min_mph", "mean_mph", "max_mph", "band_mph"],
     "buttons": ["set_presses", "resume_presses", "main_presses", "main_on", "main_off"],
-    "cruise": ["engaged_intervals", "set_speed_changes", "set_speed_unit", "engaged_source", "set_speed_source"],
-    "metadata": ["tool", "tool_version", "run_id", "params", "input_sha256", "input_files", "generated_at", "dbc"],
+    "cruise": [
+        "engaged_intervals",
+        "set_speed_changes",
+        "set_speed_unit",
+        "engaged_source",
+        "set_speed_source",
+    ],
+    "metadata": [
+        "tool",
+        "tool_version",
+        "run_id",
+        "params",
+        "input_sha256",
+        "input_files",
+        "generated_at",
+        "dbc",
+    ],
     "press": ["t_s", "log_mono_time", "speed_mph", "in_target"],
     "target_window": ["start_s", "end_s", "duration_s", "start_log_mono_time", "end_log_mono_time"],
-    "marker_window": ["index", "start_s", "end_s", "window_start_s", "window_end_s", "duration_s", "partial",
-                      "start_log_mono_time", "end_log_mono_time", "top_bits"],
-    "candidate": ["rank", "address", "address_hex", "bus", "g", "lsb_label", "msb_label", "signal", "toggles",
-                  "rises", "falls", "flips_in_windows", "windows_hit", "flips_engaged", "engaged_edges_hit",
-                  "score_marker", "score_engaged", "score", "rank_marker", "rank_engaged", "edge_lag_s"],
-    "segment": ["index", "number", "path", "start_s", "end_s", "duration_s", "events", "can_frames", "damaged",
-                "sha256"],
-}  # fmt: skip
+    "marker_window": [
+        "index",
+        "start_s",
+        "end_s",
+        "window_start_s",
+        "window_end_s",
+        "duration_s",
+        "partial",
+        "start_log_mono_time",
+        "end_log_mono_time",
+        "top_bits",
+    ],
+    "candidate": [
+        "rank",
+        "address",
+        "address_hex",
+        "bus",
+        "g",
+        "lsb_label",
+        "msb_label",
+        "signal",
+        "toggles",
+        "rises",
+        "falls",
+        "flips_in_windows",
+        "windows_hit",
+        "flips_engaged",
+        "engaged_edges_hit",
+        "score_marker",
+        "score_engaged",
+        "score",
+        "rank_marker",
+        "rank_engaged",
+        "edge_lag_s",
+    ],
+    "segment": [
+        "index",
+        "number",
+        "path",
+        "start_s",
+        "end_s",
+        "duration_s",
+        "events",
+        "can_frames",
+        "damaged",
+        "sha256",
+    ],
+}
 ALWAYS = {"result.json", "report.html", "speed_timeline.png"}
 
 
 def run(path: Path, out: Path, run_id: str = "run-1", **params: Any) -> dict[str, Any]:
-    return CruiseControlAnalyzer().run([path], CruiseControlParams(**params), DirectoryContext(out, run_id=run_id))
+    return CruiseControlAnalyzer().run(
+        [path], CruiseControlParams(**params), DirectoryContext(out, run_id=run_id)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +155,12 @@ def rows(path: Path) -> list[list[str]]:
 def test_the_run_folder_holds_every_artifact_the_spec_lists(demo: tuple[Path, Path, dict]) -> None:
     _, out, _ = demo
     stems = ["timeline", "candidates", "edges", "marker_windows", "engaged_intervals"]
-    expected = ALWAYS | {f"{s}.csv" for s in stems} | {f"{s}.csv.meta.json" for s in stems} | {f"{s}.json" for s in stems}
+    expected = (
+        ALWAYS
+        | {f"{s}.csv" for s in stems}
+        | {f"{s}.csv.meta.json" for s in stems}
+        | {f"{s}.json" for s in stems}
+    )
     assert {p.name for p in out.iterdir()} == expected
 
 
@@ -116,11 +199,18 @@ def test_result_json_is_the_returned_result_with_the_golden_keys(demo: tuple[Pat
     saved = json.loads((out / "result.json").read_text())
     assert saved == json.loads(json.dumps(result))
     shapes = {
-        "": saved, "input": saved["input"], "speed": saved["speed"], "buttons": saved["buttons"],
-        "cruise": saved["cruise"], "metadata": saved["metadata"], "press": saved["buttons"]["set_presses"][0],
-        "target_window": saved["target_windows"][0], "marker_window": saved["marker_windows"][0],
-        "candidate": saved["candidates"][0], "segment": saved["input"]["segments"][0],
-    }  # fmt: skip
+        "": saved,
+        "input": saved["input"],
+        "speed": saved["speed"],
+        "buttons": saved["buttons"],
+        "cruise": saved["cruise"],
+        "metadata": saved["metadata"],
+        "press": saved["buttons"]["set_presses"][0],
+        "target_window": saved["target_windows"][0],
+        "marker_window": saved["marker_windows"][0],
+        "candidate": saved["candidates"][0],
+        "segment": saved["input"]["segments"][0],
+    }
     for where, obj in shapes.items():
         assert list(obj) == GOLDEN_RESULT_KEYS[where], f"keys of result.json {where or 'top level'}"
 
@@ -129,9 +219,15 @@ def test_edges_list_every_set_press_on_the_set_bit(demo: tuple[Path, Path, dict]
     _, out, result = demo
     table = rows(out / "edges.csv")
     header = table[0]
-    set_rises = [float(r[0]) for r in table[1:] if r[header.index("role")] == "set" and r[header.index("edge")] == "rise"]
+    set_rises = [
+        float(r[0])
+        for r in table[1:]
+        if r[header.index("role")] == "set" and r[header.index("edge")] == "rise"
+    ]
     assert set_rises == [p["t_s"] for p in result["buttons"]["set_presses"]]
-    assert {r[header.index("signal")] for r in table[1:] if r[header.index("role")] == "set"} == {"Cruise_Buttons.Set"}
+    assert {r[header.index("signal")] for r in table[1:] if r[header.index("role")] == "set"} == {
+        "Cruise_Buttons.Set"
+    }
 
 
 def test_the_report_is_one_self_contained_page_with_the_summary_first(demo: tuple[Path, Path, dict]) -> None:

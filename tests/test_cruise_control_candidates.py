@@ -38,7 +38,9 @@ def key(bit: dict[str, Any]) -> tuple[int, int, int]:
     return bit["address"], bit["bus"], bit["g"]
 
 
-def test_the_button_pressed_in_every_marker_window_tops_the_marker_ranking(demo: tuple[Path, dict, dict]) -> None:
+def test_the_button_pressed_in_every_marker_window_tops_the_marker_ranking(
+    demo: tuple[Path, dict, dict],
+) -> None:
     _, result, truth = demo
     assert truth["marker_button"] == "set"
     planted = truth["bits"]["set"]
@@ -60,7 +62,9 @@ def test_the_cruise_activated_bit_tops_the_engaged_ranking(demo: tuple[Path, dic
     assert {key(c) for c in result["candidates"][:2]} == {key(truth["bits"]["set"]), key(planted)}
 
 
-def test_the_blinker_lamps_that_define_the_windows_are_not_offered_as_answers(demo: tuple[Path, dict, dict]) -> None:
+def test_the_blinker_lamps_that_define_the_windows_are_not_offered_as_answers(
+    demo: tuple[Path, dict, dict],
+) -> None:
     _, result, truth = demo
     lamps = {key(truth["bits"]["left_blinker"]), key(truth["bits"]["right_blinker"])}
     for c in result["candidates"]:
@@ -99,12 +103,16 @@ def test_an_engaged_bit_given_in_either_label_style_gives_the_same_intervals(
     chosen = analyse(route, tmp_path, engaged_bit=selector)
     assert chosen["cruise"]["engaged_source"].startswith(selector)
     strip = ("start_log_mono_time", "end_log_mono_time")
+
     def plain(intervals: list[dict]) -> list[dict]:  # noqa: E306
         return [{k: v for k, v in i.items() if k not in strip} for i in intervals]
+
     assert plain(chosen["cruise"]["engaged_intervals"]) == plain(result["cruise"]["engaged_intervals"])
 
 
-def test_an_engaged_bit_from_the_camera_bus_sets_the_intervals(demo: tuple[Path, dict, dict], tmp_path: Path) -> None:
+def test_an_engaged_bit_from_the_camera_bus_sets_the_intervals(
+    demo: tuple[Path, dict, dict], tmp_path: Path
+) -> None:
     route, result, _ = demo
     # ES_Brake.Cruise_Activated, on the camera bus 2 at 20 Hz: a delayed copy of the powertrain's
     chosen = analyse(route, tmp_path, engaged_bit="0x220:b39", engaged_bus=2)

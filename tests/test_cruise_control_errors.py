@@ -116,7 +116,9 @@ def test_params_that_contradict_each_other_are_refused_by_name() -> None:
 
 
 def test_strings_from_a_command_line_are_coerced() -> None:
-    params = CruiseControlParams.model_validate({"speed_min": "50", "export_csv": "false", "engaged_bus": "2"})
+    params = CruiseControlParams.model_validate(
+        {"speed_min": "50", "export_csv": "false", "engaged_bus": "2"}
+    )
     assert params.speed_min == 50.0 and params.export_csv is False and params.engaged_bus == 2
 
 

@@ -38,7 +38,9 @@ def route(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "route"
 
 
-def test_segments_analysed_apart_and_out_of_order_combine_to_the_same_result(route: Path, tmp_path: Path) -> None:
+def test_segments_analysed_apart_and_out_of_order_combine_to_the_same_result(
+    route: Path, tmp_path: Path
+) -> None:
     tool = CruiseControlAnalyzer()
     assert isinstance(tool, SegmentedTool)
     params = CruiseControlParams(export_csv=False, export_json=False)
@@ -52,7 +54,9 @@ def test_segments_analysed_apart_and_out_of_order_combine_to_the_same_result(rou
         blob = pickle.dumps(partial)
         assert len(blob) < 2_000_000, "a partial must stay far smaller than the segment it summarises"
         partials[task.index] = pickle.loads(blob)
-    joined = tool.combine(list(partials.values()), plan, params, DirectoryContext(tmp_path / "fan", run_id="r"))
+    joined = tool.combine(
+        list(partials.values()), plan, params, DirectoryContext(tmp_path / "fan", run_id="r")
+    )
     assert comparable(joined) == comparable(whole)
 
 
@@ -100,13 +104,21 @@ def brute_force(tables: list[CanTable], a: int, b: int) -> dict[int, int]:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 10_000), sizes=frames_per_segment, picks=st.lists(st.integers(0, 10_000), min_size=2, max_size=6))
-def test_flip_counts_joined_from_segments_equal_counting_the_whole_log(seed: int, sizes: list[int], picks: list[int]) -> None:
+@given(
+    seed=st.integers(0, 10_000),
+    sizes=frames_per_segment,
+    picks=st.lists(st.integers(0, 10_000), min_size=2, max_size=6),
+)
+def test_flip_counts_joined_from_segments_equal_counting_the_whole_log(
+    seed: int, sizes: list[int], picks: list[int]
+) -> None:
     tables = random_log(seed, sizes)
     every_t = np.concatenate([t.t_ns.astype(np.int64) for t in tables] + [np.array([0, 10**12])])
     # window edges fall on times the segments were told about (their own blinker/engaged edges)
     queries = np.sort(every_t[np.array(picks) % every_t.size])
-    summaries = [summarize_flips(t, queries, head_ns=20_000_000, tail_ns=20_000_000, rare_max=3) for t in tables]
+    summaries = [
+        summarize_flips(t, queries, head_ns=20_000_000, tail_ns=20_000_000, rare_max=3) for t in tables
+    ]
     counter = FlipCounter(summaries)
     for a, b in zip(queries[:-1], queries[1:], strict=True):
         expected = brute_force(tables, int(a), int(b))

@@ -87,7 +87,9 @@ def test_the_csv_has_a_plain_header_and_a_sidecar_naming_its_run(route: Path, tm
         assert ",".join(next(csv.reader(f))) == HEADER
     meta = json.loads((tmp_path / "can.csv.meta.json").read_text())
     files = [s.path for s in resolve_segments(route)]
-    assert [f["sha256"] for f in meta["input_files"]] == [hashlib.sha256(p.read_bytes()).hexdigest() for p in files]
+    assert [f["sha256"] for f in meta["input_files"]] == [
+        hashlib.sha256(p.read_bytes()).hexdigest() for p in files
+    ]
     assert meta["run_id"] == "csv-run" and meta["tool"] == "rlog-to-csv"
     assert meta["params"]["window_start"] == 3 and meta["columns"] == HEADER.split(",")
 

@@ -105,7 +105,9 @@ def write_csv(
         for row in rows:
             writer.writerow([_cell(row.get(c)) for c in columns])
             n += 1
-    sidecar = write_json(ctx, f"{name}.meta.json", {**meta, "file": name, "columns": list(columns), "rows": n})
+    sidecar = write_json(
+        ctx, f"{name}.meta.json", {**meta, "file": name, "columns": list(columns), "rows": n}
+    )
     return [path, sidecar]
 
 
@@ -124,6 +126,10 @@ def write_table(
     if as_csv:
         written += write_csv(ctx, f"{stem}.csv", columns, rows, meta)
     if as_json:
-        payload = {"metadata": meta, "columns": list(columns), "rows": [{c: r.get(c) for c in columns} for r in rows]}
+        payload = {
+            "metadata": meta,
+            "columns": list(columns),
+            "rows": [{c: r.get(c) for c in columns} for r in rows],
+        }
         written.append(write_json(ctx, f"{stem}.json", payload))
     return written

@@ -134,12 +134,19 @@ def format_rows(table: CanTable, t0: int, window: tuple[float, float] | None) ->
     text = "".join(
         f"{t:.6f},{m},{b},0x{a:03X},{h},{lab}\n"
         for t, m, b, a, h, lab in zip(
-            t_s.tolist(), mono.tolist(), table.bus.tolist(), table.address.tolist(), hex_payloads(table),
-            labels.tolist(), strict=True,
+            t_s.tolist(),
+            mono.tolist(),
+            table.bus.tolist(),
+            table.address.tolist(),
+            hex_payloads(table),
+            labels.tolist(),
+            strict=True,
         )
-    )  # fmt: skip
-    names, counts = np.unique(labels.astype(str), return_counts=True) if len(table) else ([], [])
-    return text, {str(k): int(v) for k, v in zip(names, counts, strict=True)}
+    )
+    if not len(table):
+        return text, {}
+    names, counts = np.unique(labels.astype(str), return_counts=True)
+    return text, {str(k): int(v) for k, v in zip(names.tolist(), counts.tolist(), strict=True)}
 
 
 class RlogToCsv(Tool):
@@ -189,8 +196,13 @@ class RlogToCsv(Tool):
                 for k, v in c.items():
                     counts[k] = counts.get(k, 0) + v
                 seg_rows.append(
-                    {"path": str(info.path), "number": info.number, "frames": len(can), "rows": len(chunk),
-                     "damaged": data.damage is not None}  # fmt: skip
+                    {
+                        "path": str(info.path),
+                        "number": info.number,
+                        "frames": len(can),
+                        "rows": len(chunk),
+                        "damaged": data.damage is not None,
+                    }
                 )
                 log.info("%s: %d of %d frames written", info.path, len(chunk), len(can))
                 del data, can, chunk, text
@@ -198,22 +210,34 @@ class RlogToCsv(Tool):
         duration = (t_end - t0) / 1e9 if t0 is not None and t_end is not None else 0.0
         if window is not None and window[0] > duration:
             warnings.append(
-                f"window_start {window[0]:g} s is after the end of the log ({duration:.1f} s): every row is 'pre'"
+                f"window_start {window[0]:g} s is after the end of the log ({duration:.1f} s): "
+                "every row is 'pre'"
             )
         meta = run_metadata(
-            self, params, ctx, input_sha256=combined_sha256(digests),
+            self,
+            params,
+            ctx,
+            input_sha256=combined_sha256(digests),
             input_files=[{"path": str(s.path), "sha256": d} for s, d in zip(segments, digests, strict=True)],
-        )  # fmt: skip
+        )
         result = {
             "rows": sum(counts.values()),
             "rows_by_segment": counts,
-            "window": None if window is None else {"start_s": window[0], "end_s": None if window[1] == float("inf") else window[1]},
-            "input": {"files": [str(s.path) for s in segments], "segments": seg_rows, "duration_s": round(duration, 6),
-                      "first_log_mono_time": t0},  # fmt: skip
+            "window": None
+            if window is None
+            else {"start_s": window[0], "end_s": None if window[1] == float("inf") else window[1]},
+            "input": {
+                "files": [str(s.path) for s in segments],
+                "segments": seg_rows,
+                "duration_s": round(duration, 6),
+                "first_log_mono_time": t0,
+            },
             "columns": COLUMNS,
             "warnings": warnings,
             "metadata": meta,
         }
-        write_json(ctx, "can.csv.meta.json", {**meta, "file": "can.csv", "columns": COLUMNS, "rows": result["rows"]})
+        write_json(
+            ctx, "can.csv.meta.json", {**meta, "file": "can.csv", "columns": COLUMNS, "rows": result["rows"]}
+        )
         ctx.progress(100, f"{result['rows']} rows written")
         return result

@@ -106,7 +106,13 @@ def group_bits(table: CanTable, t_s: np.ndarray, labels: np.ndarray) -> list[Gro
 
 def bit_fields(address: int, bus: int, g: int) -> dict[str, object]:
     label = bit_labels(g)
-    return {"address": f"0x{address:03X}", "bus": bus, "g": g, "lsb_label": label.lsb_label, "msb_label": label.msb_label}
+    return {
+        "address": f"0x{address:03X}",
+        "bus": bus,
+        "g": g,
+        "lsb_label": label.lsb_label,
+        "msb_label": label.msb_label,
+    }
 
 
 def counts_rows(groups: list[GroupBits], durations: dict[str, float]) -> list[dict[str, object]]:
@@ -117,10 +123,14 @@ def counts_rows(groups: list[GroupBits], durations: dict[str, float]) -> list[di
         outside = gb.frames["pre"] + gb.frames["post"]
         expected = outside / outside_s * durations["window"] if outside_s > 0 else 0.0
         rows.append(
-            {"address": f"0x{gb.address:03X}", "bus": gb.bus, **gb.frames,
-             "delta": round(gb.frames["window"] - expected, 2) + 0.0}  # fmt: skip
+            {
+                "address": f"0x{gb.address:03X}",
+                "bus": gb.bus,
+                **gb.frames,
+                "delta": round(gb.frames["window"] - expected, 2) + 0.0,
+            }
         )
-    rows.sort(key=lambda r: (-float(r["delta"]), str(r["address"]), int(r["bus"])))  # type: ignore[arg-type]
+    rows.sort(key=lambda r: (-float(str(r["delta"])), str(r["address"]), int(str(r["bus"]))))
     return rows
 
 
@@ -178,7 +188,9 @@ def pulses_in_window(gb: GroupBits, g: int) -> list[tuple[float, float]]:
     return out
 
 
-def accel_hunt(groups: list[GroupBits], count: int, length_s: float, tolerance_s: float) -> list[dict[str, object]]:
+def accel_hunt(
+    groups: list[GroupBits], count: int, length_s: float, tolerance_s: float
+) -> list[dict[str, object]]:
     """Bits with exactly ``count`` high pulses of ``length_s`` +/- ``tolerance_s`` inside the window."""
     rows = []
     for gb in groups:
@@ -209,12 +221,18 @@ def per_address(groups: list[GroupBits], durations: dict[str, float]) -> list[di
                 "address_hex": f"0x{gb.address:03X}",
                 "bus": gb.bus,
                 "frames": gb.frames,
-                "rate_hz": {p: round(gb.frames[p] / durations[p], 3) if durations[p] > 0 else None for p in PARTS},
-                "bits_changed": {p: [bit_labels(int(g)).lsb_label for g in np.flatnonzero(gb.flips[p])] for p in PARTS},
+                "rate_hz": {
+                    p: round(gb.frames[p] / durations[p], 3) if durations[p] > 0 else None for p in PARTS
+                },
+                "bits_changed": {
+                    p: [bit_labels(int(g)).lsb_label for g in np.flatnonzero(gb.flips[p])] for p in PARTS
+                },
                 "flips": {p: int(gb.flips[p].sum()) for p in PARTS},
                 "window_only_bits": [
                     bit_labels(int(g)).lsb_label
-                    for g in np.flatnonzero((gb.flips["window"] > 0) & (gb.flips["pre"] + gb.flips["post"] == 0))
+                    for g in np.flatnonzero(
+                        (gb.flips["window"] > 0) & (gb.flips["pre"] + gb.flips["post"] == 0)
+                    )
                 ],
             }
         )

@@ -45,7 +45,9 @@ class CanBitwatchParams(ToolParams):
         gt=0,
         le=60,
         title="Pulse length",
-        description="accel_hunt.csv lists bits with exactly pulse_count high pulses this long inside the window.",
+        description=(
+            "accel_hunt.csv lists bits with exactly pulse_count high pulses this long inside the window."
+        ),
         json_schema_extra={"unit": "s"},
     )
     pulse_tolerance_s: float = Field(
@@ -56,7 +58,9 @@ class CanBitwatchParams(ToolParams):
         description="How far a pulse may be from pulse_s and still count.",
         json_schema_extra={"unit": "s"},
     )
-    pulse_count: int = Field(3, ge=1, le=50, title="Pulses", description="How many pulses accel_hunt.csv looks for.")
+    pulse_count: int = Field(
+        3, ge=1, le=50, title="Pulses", description="How many pulses accel_hunt.csv looks for."
+    )
 
     @field_validator("watch", mode="before")
     @classmethod

@@ -64,7 +64,9 @@ def read_can_csv(path: Path) -> Frames:
     try:
         df = pd.read_csv(path, dtype={"address": str, "data_hex": str, "segment": str}, keep_default_na=False)
     except (ValueError, pd.errors.ParserError) as err:
-        raise ToolError(f"{path}: cannot read as CSV ({err}); give a can.csv written by rlog-to-csv") from None
+        raise ToolError(
+            f"{path}: cannot read as CSV ({err}); give a can.csv written by rlog-to-csv"
+        ) from None
     missing = [c for c in CSV_COLUMNS[:5] if c not in df.columns]
     if missing:
         raise ToolError(
@@ -73,10 +75,14 @@ def read_can_csv(path: Path) -> Frames:
         )
     n = len(df)
     try:
-        address = np.array([int(a, 16) if a.lower().startswith("0x") else int(a) for a in df["address"]], np.uint32)
+        address = np.array(
+            [int(a, 16) if a.lower().startswith("0x") else int(a) for a in df["address"]], np.uint32
+        )
         payloads = [bytes.fromhex(h) for h in df["data_hex"]]
     except ValueError as err:
-        raise ToolError(f"{path}: bad address or data_hex value ({err}); was the file edited by hand?") from None
+        raise ToolError(
+            f"{path}: bad address or data_hex value ({err}); was the file edited by hand?"
+        ) from None
     dlc = np.array([len(p) for p in payloads], np.uint8) if n else np.zeros(0, np.uint8)
     width = 64 if n and int(dlc.max()) > 8 else 8
     data = np.frombuffer(b"".join(p.ljust(width, b"\0") for p in payloads), np.uint8).reshape(n, width)

@@ -31,14 +31,31 @@ COLUMNS: dict[str, list[str]] = {
     "counts": ["address", "bus", "pre", "window", "post", "delta"],
     "bit_edges": ["t_s", "log_mono_time", "address", "bus", "g", "lsb_label", "msb_label", "edge", "segment"],
     "candidates_window_only": [
-        "address", "bus", "g", "lsb_label", "msb_label", "window_flips", "window_rises", "window_falls",
-        "first_flip_s", "last_flip_s", "value_before",
+        "address",
+        "bus",
+        "g",
+        "lsb_label",
+        "msb_label",
+        "window_flips",
+        "window_rises",
+        "window_falls",
+        "first_flip_s",
+        "last_flip_s",
+        "value_before",
     ],
     "accel_hunt": [
-        "address", "bus", "g", "lsb_label", "msb_label", "pulses", "starts_s", "durations_s", "mean_duration_s",
+        "address",
+        "bus",
+        "g",
+        "lsb_label",
+        "msb_label",
+        "pulses",
+        "starts_s",
+        "durations_s",
+        "mean_duration_s",
         "flips_outside",
     ],
-}  # fmt: skip
+}
 EDGE_BITS_WITHOUT_WATCH = 50  # without a watch list, edges of this many window-only bits are listed
 
 
@@ -55,7 +72,10 @@ def resolve_window(frames: Frames, params: CanBitwatchParams) -> tuple[Window, n
         end = float(after.min()) if after.size else float("inf")
         return Window(float(inside.min()), end, "can.csv labels"), frames.labels.astype(object), []
     window = Window(0.0, float("inf"), "whole input")
-    note = "no window given (window_start) and the input carries none: the whole input is the window, pre/post are empty"
+    note = (
+        "no window given (window_start) and the input carries none: the whole input is the window, "
+        "pre/post are empty"
+    )
     return window, np.full(frames.t_s.shape, "window", dtype=object), [note]
 
 
@@ -109,8 +129,15 @@ class CanBitwatch(Tool):
                 seen.add((*pair, sel.g))
                 rows = edges_of(by_pair[pair], sel.g)
                 edges += rows
-                watched.append({"selector": text, "address": f"0x{pair[0]:03X}", "bus": pair[1], "g": sel.g,
-                                "edges": {p: sum(1 for r in rows if r["segment"] == p) for p in PARTS}})  # fmt: skip
+                watched.append(
+                    {
+                        "selector": text,
+                        "address": f"0x{pair[0]:03X}",
+                        "bus": pair[1],
+                        "g": sel.g,
+                        "edges": {p: sum(1 for r in rows if r["segment"] == p) for p in PARTS},
+                    }
+                )
         if not params.watch:
             for row in only[:EDGE_BITS_WITHOUT_WATCH]:
                 edges += edges_of(by_pair[(int(str(row["address"]), 16), int(row["bus"]))], int(row["g"]))  # type: ignore[call-overload]
@@ -118,22 +145,37 @@ class CanBitwatch(Tool):
 
         digests = [sha256_file(f) for f in frames.files]
         meta = run_metadata(
-            self, params, ctx, input_sha256=combined_sha256(digests),
+            self,
+            params,
+            ctx,
+            input_sha256=combined_sha256(digests),
             input_files=[{"path": f, "sha256": d} for f, d in zip(frames.files, digests, strict=True)],
-            window={"start_s": window.start_s, "end_s": None if window.end_s == float("inf") else window.end_s,
-                    "source": window.source},
-        )  # fmt: skip
+            window={
+                "start_s": window.start_s,
+                "end_s": None if window.end_s == float("inf") else window.end_s,
+                "source": window.source,
+            },
+        )
         ctx.progress(80, "writing files")
         write_csv(ctx, "counts.csv", COLUMNS["counts"], counts, meta)
         write_csv(ctx, "bit_edges.csv", COLUMNS["bit_edges"], edges, meta)
         write_csv(ctx, "candidates_window_only.csv", COLUMNS["candidates_window_only"], only, meta)
         write_csv(ctx, "accel_hunt.csv", COLUMNS["accel_hunt"], hunt, meta)
-        write_json(ctx, "per_address.json", {"metadata": meta, "durations_s": durations,
-                                             "addresses": per_address(groups, durations)})  # fmt: skip
+        write_json(
+            ctx,
+            "per_address.json",
+            {"metadata": meta, "durations_s": durations, "addresses": per_address(groups, durations)},
+        )
         result = {
-            "input": {"kind": frames.kind, "files": frames.files, "frames": len(frames.table),
-                      "first_log_mono_time": frames.first_t_ns,
-                      "duration_s": round(float(frames.t_s.max() - frames.t_s.min()), 6) if frames.t_s.size else 0.0},
+            "input": {
+                "kind": frames.kind,
+                "files": frames.files,
+                "frames": len(frames.table),
+                "first_log_mono_time": frames.first_t_ns,
+                "duration_s": round(float(frames.t_s.max() - frames.t_s.min()), 6)
+                if frames.t_s.size
+                else 0.0,
+            },
             "window": meta["window"],
             "durations_s": {k: round(v, 6) for k, v in durations.items()},
             "frames": {p: sum(gb.frames[p] for gb in groups) for p in PARTS},
@@ -146,7 +188,7 @@ class CanBitwatch(Tool):
             "accel_hunt": hunt,
             "warnings": warnings,
             "metadata": meta,
-        }  # fmt: skip
+        }
         write_json(ctx, "result.json", result)
         ctx.progress(100, f"{len(only)} window-only bits, {len(hunt)} pulse candidates")
         return result

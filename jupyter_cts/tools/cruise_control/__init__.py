@@ -9,4 +9,11 @@ from jupyter_cts.tools.cruise_control.params import CruiseControlParams
 from jupyter_cts.tools.cruise_control.segment import SegmentPartial, analyze_segment
 from jupyter_cts.tools.cruise_control.tool import CruiseControlAnalyzer
 
-__all__ = ["Analysis", "CruiseControlAnalyzer", "CruiseControlParams", "SegmentPartial", "analyze_segment", "combine"]
+__all__ = [
+    "Analysis",
+    "CruiseControlAnalyzer",
+    "CruiseControlParams",
+    "SegmentPartial",
+    "analyze_segment",
+    "combine",
+]

@@ -108,13 +108,20 @@ def score_keys(
     return Scores(hit_w, in_w, hit_e, at_e, in_eng, s_m, s_e)
 
 
-def window_concentration(in_window: np.ndarray, toggles: np.ndarray, window_ns: int, total_ns: int) -> np.ndarray:
+def window_concentration(
+    in_window: np.ndarray, toggles: np.ndarray, window_ns: int, total_ns: int
+) -> np.ndarray:
     """Per key: how concentrated its flips are in one window (see ``concentration``)."""
     return concentration(in_window, toggles, min(window_ns / max(total_ns, 1), 1.0))
 
 
 def edge_lag_s(
-    keys: np.ndarray, ev_key: np.ndarray, ev_t: np.ndarray, edge_t: np.ndarray, margin_ns: int, which: np.ndarray
+    keys: np.ndarray,
+    ev_key: np.ndarray,
+    ev_t: np.ndarray,
+    edge_t: np.ndarray,
+    margin_ns: int,
+    which: np.ndarray,
 ) -> np.ndarray:
     """Mean distance (s) from each engaged edge to the key's nearest flip within the margin.
 
@@ -155,7 +162,9 @@ def rankings(
     rank_e = np.zeros(toggles.size, np.int64)
     base = (g[flipping], bus[flipping], addr[flipping], toggles[flipping])
     om = flipping[np.lexsort((*base, -scores.flips_in_windows[flipping], -scores.score_marker[flipping]))]
-    oe = flipping[np.lexsort((*base, -scores.edges_hit[flipping], lag[flipping], -scores.score_engaged[flipping]))]
+    oe = flipping[
+        np.lexsort((*base, -scores.edges_hit[flipping], lag[flipping], -scores.score_engaged[flipping]))
+    ]
     rank_m[om] = np.arange(1, om.size + 1)
     rank_e[oe] = np.arange(1, oe.size + 1)
     best = np.minimum(np.where(scores.score_marker >= scores.score_engaged, rank_m, rank_e), toggles.size + 1)

@@ -79,12 +79,16 @@ def combine(
         )
     t0 = int(timed[0].first_t)  # type: ignore[arg-type]
     t_end = max(int(p.last_t) for p in timed if p.last_t is not None)
-    fingerprint = next((p.metadata.get("car_fingerprint") for p in parts if p.metadata.get("car_fingerprint")), None)
+    fingerprint = next(
+        (p.metadata.get("car_fingerprint") for p in parts if p.metadata.get("car_fingerprint")), None
+    )
     brand = next((p.metadata.get("brand") for p in parts if p.metadata.get("brand")), None)
 
     speed_t = np.concatenate([p.speed_t for p in parts]) if parts else np.zeros(0, np.int64)
     speed = np.concatenate([p.speed_mph for p in parts]) if parts else np.zeros(0, np.float32)
-    tracks = {role: Track.concat([p.tracks[role] for p in parts if role in p.tracks]) for role in _roles(parts)}
+    tracks = {
+        role: Track.concat([p.tracks[role] for p in parts if role in p.tracks]) for role in _roles(parts)
+    }
     _require_signals(parts, dbc, fingerprint, speed_t, tracks)
     sources = _sources(parts, warnings)
     _warn_missing(sources, tracks, dbc, params, warnings)
@@ -173,7 +177,9 @@ def combine(
             "start_log_mono_time": int(a),
             "end_log_mono_time": int(b),
             "speed_mph_at_start": _num(speed_at(np.array([a]))[0]),
-            "set_speed_at_start": _num(set_speed.value_at(np.array([a + NS // 5]))[0]) if len(set_speed) else None,
+            "set_speed_at_start": _num(set_speed.value_at(np.array([a + NS // 5]))[0])
+            if len(set_speed)
+            else None,
         }
         for a, b, o in zip(e_start, e_end, e_open, strict=True)
     ]
@@ -193,8 +199,12 @@ def combine(
 
     # marker windows
     markers = find_marker_windows(
-        tracks["left"].rising() if "left" in tracks and params.marker_type == "blinkers" else np.zeros(0, np.int64),
-        tracks["right"].rising() if "right" in tracks and params.marker_type == "blinkers" else np.zeros(0, np.int64),
+        tracks["left"].rising()
+        if "left" in tracks and params.marker_type == "blinkers"
+        else np.zeros(0, np.int64),
+        tracks["right"].rising()
+        if "right" in tracks and params.marker_type == "blinkers"
+        else np.zeros(0, np.int64),
         timeout_ns=int(params.marker_timeout * NS),
         pre_ns=int(params.marker_pre * NS),
         post_ns=int(params.marker_post * NS),
@@ -202,20 +212,24 @@ def combine(
     )
     for t in markers.timed_out:
         warnings.append(
-            f"left blinker at {float(s(t)):.2f} s opened a marker window but no right blinker followed within "
+            f"left blinker at {float(s(t)):.2f} s opened a marker window but no right blinker followed "
+            f"within "
             f"{params.marker_timeout:g} s: window dropped (raise marker_timeout if that was a marker)"
         )
     partial_windows = [w for w in markers.windows if w.partial]
     if partial_windows:
         warnings.append(
             f"the log ends {(t_end - partial_windows[0].start_t) / 1e9:.1f} s after the left blinker at "
-            f"{float(s(partial_windows[0].start_t)):.2f} s with no right blinker: kept as a partial marker window"
+            f"{float(s(partial_windows[0].start_t)):.2f} s with no right blinker: kept as a partial "
+            "marker window"
         )
 
     # bit flips inside windows and around engaged edges
     counter = FlipCounter([p.flips for p in parts])
     margin = int(params.engaged_margin * NS)
-    win = _intervals(counter, [w.window_start_t for w in markers.windows], [w.window_end_t for w in markers.windows])
+    win = _intervals(
+        counter, [w.window_start_t for w in markers.windows], [w.window_end_t for w in markers.windows]
+    )
     win_u = _intervals(counter, *merge(win.a, win.b))
     closed = ~e_open
     edge_t = np.concatenate([e_start, e_end[closed]])
@@ -229,9 +243,13 @@ def combine(
         src = sources.get(role)
         if src is not None and src.g is not None and src.bus is not None:
             defining |= (addr == src.address) & (bus == src.bus) & (g == src.g)
-    scores = score_keys(counter.toggles, total_ns, win, win_u, edges, edges_u, eng_u, marker_defining=defining)
+    scores = score_keys(
+        counter.toggles, total_ns, win, win_u, edges, edges_u, eng_u, marker_defining=defining
+    )
     if counter.approximate:
-        warnings.append("some bit flip counts near window edges are approximate (a window edge fell between samples)")
+        warnings.append(
+            "some bit flip counts near window edges are approximate (a window edge fell between samples)"
+        )
 
     names = _bit_names(dbc)
     events = counter.rare_events()
@@ -278,7 +296,9 @@ def combine(
             "path": p.path,
             "start_s": float(s(p.first_t)) if p.first_t is not None else None,
             "end_s": float(s(p.last_t)) if p.last_t is not None else None,
-            "duration_s": round((p.last_t - p.first_t) / 1e9, 6) if p.first_t is not None and p.last_t else 0.0,
+            "duration_s": round((p.last_t - p.first_t) / 1e9, 6)
+            if p.first_t is not None and p.last_t
+            else 0.0,
             "events": p.n_events,
             "can_frames": sum(p.can_frames.values()),
             "damaged": p.damaged,
@@ -363,7 +383,11 @@ CRUISE_ROLES = ("set", "resume", "engaged", "cruise_on")
 
 
 def _require_signals(
-    parts: list[SegmentPartial], dbc: Dbc, fingerprint: str | None, speed_t: np.ndarray, tracks: dict[str, Track]
+    parts: list[SegmentPartial],
+    dbc: Dbc,
+    fingerprint: str | None,
+    speed_t: np.ndarray,
+    tracks: dict[str, Track],
 ) -> None:
     """Without wheel speeds or any cruise signal there is nothing to analyse: say what is missing,
     which car the log says it is, and what to do, instead of producing an empty result."""
@@ -375,7 +399,8 @@ def _require_signals(
     speed_msg = dbc.by_name.get(SPEED_MESSAGE)
     if speed_msg is None:
         raise ToolError(
-            f"DBC {dbc.name} defines no {SPEED_MESSAGE} message ({car}): cruise-control-analyzer needs a Subaru "
+            f"DBC {dbc.name} defines no {SPEED_MESSAGE} message ({car}): cruise-control-analyzer needs a "
+            "Subaru "
             "DBC; leave dbc empty to choose it from the car fingerprint, or pass subaru_global_2017"
         )
     missing = [] if speed_t.size else [f"{SPEED_MESSAGE} ({speed_msg.address:#x})"]
@@ -390,8 +415,10 @@ def _require_signals(
     if speed_t.size and duration > 0 and speed_t.size / duration < SPARSE_SPEED_HZ:
         sparse = f"; wheel speeds come at {speed_t.size / duration:.1f} Hz, so this looks like a qlog"
     raise ToolError(
-        f"no {' or '.join(missing)} frames in {_files_text(parts)} ({car}, {frames} CAN frames in total{sparse}): "
-        f"cruise-control-analyzer needs a Subaru rlog with wheel speeds and cruise messages, decoded with DBC "
+        f"no {' or '.join(missing)} frames in {_files_text(parts)} ({car}, {frames} CAN frames in "
+        f"total{sparse}): "
+        "cruise-control-analyzer needs a Subaru rlog with wheel speeds and cruise messages, decoded "
+        "with DBC "
         f"{dbc.name}; analyse the segment's rlog, or set dbc if the car needs another DBC"
     )
 
@@ -407,7 +434,11 @@ def _sources(parts: list[SegmentPartial], warnings: list[str]) -> dict[str, Sour
 
 
 def _warn_missing(
-    sources: dict[str, Source], tracks: dict[str, Track], dbc: Dbc, params: CruiseControlParams, warnings: list[str]
+    sources: dict[str, Source],
+    tracks: dict[str, Track],
+    dbc: Dbc,
+    params: CruiseControlParams,
+    warnings: list[str],
 ) -> None:
     needed = ["set", "resume", "engaged", "set_speed"]
     if params.marker_type == "blinkers":
@@ -416,10 +447,13 @@ def _warn_missing(
         src = sources.get(role)
         if src is None:
             options = ", ".join(f"{m}.{sig}" for m, sig in ROLES[role])
-            warnings.append(f"DBC {dbc.name} defines none of {options}: {ROLE_NAMES[role]} cannot be analysed")
+            warnings.append(
+                f"DBC {dbc.name} defines none of {options}: {ROLE_NAMES[role]} cannot be analysed"
+            )
         elif role not in tracks or not len(tracks[role]):
             warnings.append(
-                f"no {src.message} ({src.address:#x}) frames in the log: {ROLE_NAMES[role]} cannot be analysed"
+                f"no {src.message} ({src.address:#x}) frames in the log: "
+                f"{ROLE_NAMES[role]} cannot be analysed"
             )
 
 
@@ -442,7 +476,9 @@ def _warn_bus_switch(parts: list[SegmentPartial], warnings: list[str]) -> None:
         for msg, counts in p.bus_counts.items():
             if counts:
                 best = max(counts, key=lambda b: (counts[b], -b))
-                chosen.setdefault(msg, {}).setdefault(best, []).append(p.number if p.number is not None else p.index)
+                chosen.setdefault(msg, {}).setdefault(best, []).append(
+                    p.number if p.number is not None else p.index
+                )
     for msg, by_bus in chosen.items():
         if len(by_bus) > 1:
             detail = "; ".join(f"bus {b} in segments {segs}" for b, segs in sorted(by_bus.items()))
@@ -500,7 +536,7 @@ def _candidate_columns(
     rank_m: np.ndarray,
     rank_e: np.ndarray,
     lag: np.ndarray,
-) -> list[dict[str, Any]]:
+) -> dict[str, list[Any]]:
     """One column per field, one entry per flipping bit in ``order`` (there can be thousands)."""
     a, b, bits = addr[order].tolist(), bus[order].tolist(), g[order].tolist()
     labels = [_label(x) for x in bits]
@@ -593,17 +629,19 @@ def _edges(
     for c in candidates[:EDGE_CANDIDATES]:
         watched.setdefault(int(make_key(c["address"], c["bus"], c["g"])), f"candidate #{c['rank']}")
     want = np.array(sorted(watched), np.uint64)
-    missing = [k for k in want if k in counter.keys and not counter.complete[np.searchsorted(counter.keys, k)]]
+    missing = [
+        k for k in want if k in counter.keys and not counter.complete[np.searchsorted(counter.keys, k)]
+    ]
     for k in missing:
-        a, b, g = (int(x) for x in split_key(np.array([k]))[:3])  # type: ignore[misc]
+        ka, kb, kg = (int(x[0]) for x in split_key(np.array([k])))
         warnings.append(
-            f"edges of 0x{a:03X} bus {b} b{g} are not exported: the bit flips too often to list every edge"
+            f"edges of 0x{ka:03X} bus {kb} b{kg} are not exported: the bit flips too often to list every edge"
         )
     sel = np.isin(keys, want)
-    a, b, g = split_key(keys[sel])
+    sa, sb, sg = split_key(keys[sel])
     mph = speed_at(t[sel])
     rows = []
-    for ai, bi, gi, ti, ri, v, k in zip(a, b, g, t[sel], rise[sel], mph, keys[sel], strict=True):
+    for ai, bi, gi, ti, ri, v, k in zip(sa, sb, sg, t[sel], rise[sel], mph, keys[sel], strict=True):
         rows.append(
             {
                 "t_s": float(s(ti)),
@@ -626,18 +664,35 @@ def _timeline(result: dict[str, Any], segments: list[dict[str, Any]], speed_at: 
             return
         mph = _num(speed_at(np.array([mono]))[0]) if mono is not None else None
         rows.append(
-            {"t_s": t_s, "log_mono_time": mono, "event": event, "value": value, "speed_mph": mph, "detail": detail}
+            {
+                "t_s": t_s,
+                "log_mono_time": mono,
+                "event": event,
+                "value": value,
+                "speed_mph": mph,
+                "detail": detail,
+            }
         )
 
     t0 = result["input"]["first_log_mono_time"]
     for seg in segments:
         if seg["start_s"] is not None:
-            add(seg["start_s"], t0 + int(round(seg["start_s"] * 1e9)), "segment_start", seg["number"], seg["path"])
+            add(
+                seg["start_s"],
+                t0 + int(round(seg["start_s"] * 1e9)),
+                "segment_start",
+                seg["number"],
+                seg["path"],
+            )
     for w in result["target_windows"]:
         add(w["start_s"], w["start_log_mono_time"], "target_enter")
         add(w["end_s"], w["end_log_mono_time"], "target_exit")
     b = result["buttons"]
-    for name, key in (("set_press", "set_presses"), ("resume_press", "resume_presses"), ("main_press", "main_presses")):
+    for name, key in (
+        ("set_press", "set_presses"),
+        ("resume_press", "resume_presses"),
+        ("main_press", "main_presses"),
+    ):
         for p in b[key]:
             add(p["t_s"], p["log_mono_time"], name, "in target" if p["in_target"] else "")
     for p in b["main_on"]:

@@ -75,9 +75,26 @@ class FlipSummary:
         z32 = np.zeros(0, np.int32)
         z8 = np.zeros(0, np.uint8)
         return FlipSummary(
-            np.zeros(0, np.uint64), z32, z32, z8, z8, z64, z64, z64,
-            z64, z64, z64, -1, -1, -1, -1, z64, z64, np.zeros(0, bool), 0,
-        )  # fmt: skip
+            np.zeros(0, np.uint64),
+            z32,
+            z32,
+            z8,
+            z8,
+            z64,
+            z64,
+            z64,
+            z64,
+            z64,
+            z64,
+            -1,
+            -1,
+            -1,
+            -1,
+            z64,
+            z64,
+            np.zeros(0, bool),
+            0,
+        )
 
     def exact_at(self, x: int) -> bool:
         """Whether the count at ``x`` is exact: before or after every frame, at a sample, or near an edge."""
@@ -103,13 +120,17 @@ class FlipSummary:
             use = first_q < order.size
             nk = self.cum_rows.size
             per_q = np.bincount(
-                first_q[use] * nk + self.step_row[use], weights=self.step_count[use], minlength=order.size * nk
+                first_q[use] * nk + self.step_row[use],
+                weights=self.step_count[use],
+                minlength=order.size * nk,
             ).reshape(order.size, nk)
             out[order] = np.cumsum(per_q, axis=0).astype(np.int64)
         return out
 
 
-_BITS_OF_BYTE = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little").astype(np.int64)
+_BITS_OF_BYTE = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little").astype(
+    np.int64
+)
 
 
 def bit_counts_per_group(values: np.ndarray, group_of: np.ndarray, n_groups: int) -> np.ndarray:
@@ -153,7 +174,9 @@ def summarize_flips(
         n = int(picked.size)
         if n == 0:
             return FlipSummary.empty()
-        group = (table.address[picked].astype(np.uint64) << np.uint64(8)) | table.bus[picked].astype(np.uint64)
+        group = (table.address[picked].astype(np.uint64) << np.uint64(8)) | table.bus[picked].astype(
+            np.uint64
+        )
         local = np.argsort(group, kind="stable")
         order = picked[local]
         gk = group[local]

@@ -29,17 +29,43 @@ def render_speed_timeline(analysis: Any, params: Any, path: Path) -> Path:
 
     fig = Figure(figsize=(12, 5), dpi=100)
     ax = fig.add_subplot(1, 1, 1)
-    ax.axhspan(params.speed_min, params.speed_max, color="tab:green", alpha=0.25, lw=0,
-               label=f"band {params.speed_min:g}-{params.speed_max:g} mph")  # fmt: skip
+    ax.axhspan(
+        params.speed_min,
+        params.speed_max,
+        color="tab:green",
+        alpha=0.25,
+        lw=0,
+        label=f"band {params.speed_min:g}-{params.speed_max:g} mph",
+    )
     for i, w in enumerate(r["target_windows"]):
-        ax.axvspan(w["start_s"], max(w["end_s"], w["start_s"] + 0.05), color="tab:green", alpha=0.12, lw=0,
-                   label="target window" if i == 0 else None)  # fmt: skip
+        ax.axvspan(
+            w["start_s"],
+            max(w["end_s"], w["start_s"] + 0.05),
+            color="tab:green",
+            alpha=0.12,
+            lw=0,
+            label="target window" if i == 0 else None,
+        )
     for i, iv in enumerate(r["cruise"]["engaged_intervals"]):
-        ax.axvspan(iv["start_s"], iv["end_s"], ymin=0, ymax=0.04, color="tab:blue", alpha=0.8, lw=0,
-                   label="cruise engaged" if i == 0 else None)  # fmt: skip
+        ax.axvspan(
+            iv["start_s"],
+            iv["end_s"],
+            ymin=0,
+            ymax=0.04,
+            color="tab:blue",
+            alpha=0.8,
+            lw=0,
+            label="cruise engaged" if i == 0 else None,
+        )
     for i, w in enumerate(r["marker_windows"]):
-        ax.axvspan(w["window_start_s"], w["window_end_s"], color="tab:orange", alpha=0.15, lw=0,
-                   label="marker window" if i == 0 else None)  # fmt: skip
+        ax.axvspan(
+            w["window_start_s"],
+            w["window_end_s"],
+            color="tab:orange",
+            alpha=0.15,
+            lw=0,
+            label="marker window" if i == 0 else None,
+        )
     for seg in r["input"]["segments"][1:]:
         if seg["start_s"] is not None:
             ax.axvline(seg["start_s"], color="0.6", lw=0.6, ls=":")
@@ -56,16 +82,20 @@ def render_speed_timeline(analysis: Any, params: Any, path: Path) -> Path:
     ax.set_xlabel("time since first event (s)")
     ax.set_ylabel("speed (mph)")
     car = r["input"].get("car_fingerprint") or "unknown car"
-    ax.set_title(f"Speed timeline - {car}, {r['input']['duration_s']:.0f} s, {len(r['input']['segments'])} segment(s)")
+    ax.set_title(
+        f"Speed timeline - {car}, {r['input']['duration_s']:.0f} s, {len(r['input']['segments'])} segment(s)"
+    )
     ax.grid(True, alpha=0.3)
     top = max(float(np.nanmax(v)) if v.size else 0.0, params.speed_max)
     ax.set_ylim(-2, top * 1.12 + 2)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), fontsize=8, ncol=7, frameon=False)
     fig.tight_layout()
     description = (
-        f"speed over {r['input']['duration_s']:.1f} s with the band {params.speed_min:g}-{params.speed_max:g} mph, "
+        f"speed over {r['input']['duration_s']:.1f} s with the band "
+        f"{params.speed_min:g}-{params.speed_max:g} mph, "
         f"{len(r['target_windows'])} target windows, {len(r['buttons']['set_presses'])} Set and "
-        f"{len(r['buttons']['resume_presses'])} Resume presses, {len(r['cruise']['engaged_intervals'])} engaged "
+        f"{len(r['buttons']['resume_presses'])} Resume presses, "
+        f"{len(r['cruise']['engaged_intervals'])} engaged "
         f"intervals, {len(r['marker_windows'])} marker windows"
     )
     fig.savefig(path, format="png", metadata={"Title": "speed timeline", "Description": description})

@@ -24,7 +24,8 @@ h1{font-size:1.5em;margin-bottom:0}h2{font-size:1.15em;margin-top:1.8em;border-b
 .card b{display:block;font-size:1.6em}.card span{color:#666;font-size:.85em}
 .warn{background:#fff6e0;border:1px solid #f0c36d;border-radius:6px;padding:8px 14px}
 .ok{background:#eef8ee;border:1px solid #9c9;border-radius:6px;padding:8px 14px}
-table{border-collapse:collapse;font-size:.85em;margin:8px 0}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left}
+table{border-collapse:collapse;font-size:.85em;margin:8px 0}
+th,td{border:1px solid #ddd;padding:3px 8px;text-align:left}
 th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums}img{max-width:100%}
 code{background:#f4f4f4;padding:0 3px}
 """
@@ -60,7 +61,9 @@ def _card(value: Any, label: str) -> str:
 
 
 def _top_bits(w: dict[str, Any]) -> str:
-    return ", ".join(f"{b['address_hex']}@{b['bus']} {b['lsb_label']} ({b['flips']})" for b in w.get("top_bits", []))
+    return ", ".join(
+        f"{b['address_hex']}@{b['bus']} {b['lsb_label']} ({b['flips']})" for b in w.get("top_bits", [])
+    )
 
 
 def render_report(
@@ -76,8 +79,10 @@ def render_report(
 
     add(f"<h1>Cruise control analysis: {_e(inp.get('car_fingerprint') or 'unknown car')}</h1>")
     add(
-        f"<p class=sub>{_e(len(inp['segments']))} segment(s), {_e(inp['duration_s'])} s, {_e(inp['events'])} events; "
-        f"DBC <code>{_e(inp['dbc'])}</code> ({_e(inp['dbc_reason'])}); run <code>{_e(meta.get('run_id'))}</code>, "
+        f"<p class=sub>{_e(len(inp['segments']))} segment(s), {_e(inp['duration_s'])} s, "
+        f"{_e(inp['events'])} events; "
+        f"DBC <code>{_e(inp['dbc'])}</code> ({_e(inp['dbc_reason'])}); "
+        f"run <code>{_e(meta.get('run_id'))}</code>, "
         f"{_e(meta.get('tool'))} {_e(meta.get('tool_version'))}</p>"
     )
     in_target = sum(1 for p in sets if p["in_target"])
@@ -85,11 +90,18 @@ def render_report(
     add(_card(f"{len(sets)} ({in_target} in band)", "Set presses"))
     add(_card(len(resumes), "Resume presses"))
     add(_card(len(cruise["engaged_intervals"]), "engaged intervals"))
-    add(_card(len(result["target_windows"]), f"target windows {speed['band_mph'][0]:g}-{speed['band_mph'][1]:g} mph"))
+    add(
+        _card(
+            len(result["target_windows"]),
+            f"target windows {speed['band_mph'][0]:g}-{speed['band_mph'][1]:g} mph",
+        )
+    )
     add(_card(len(result["marker_windows"]), "marker windows"))
     add(_card(f"{_e(speed['min_mph'])}-{_e(speed['max_mph'])}", "speed range (mph)"))
     if top:
-        add(_card(f"{top['address_hex']} {top['lsb_label']}", f"top candidate bit (score {top['score']:.2f})"))
+        add(
+            _card(f"{top['address_hex']} {top['lsb_label']}", f"top candidate bit (score {top['score']:.2f})")
+        )
     add("</div>")
     if result["warnings"]:
         items = "".join(f"<li>{_e(w)}</li>" for w in result["warnings"])
@@ -100,17 +112,31 @@ def render_report(
     if png is not None and png.exists():
         data = base64.b64encode(png.read_bytes()).decode("ascii")
         add("<h2>Speed timeline</h2>")
-        add(f'<img alt="speed over time with the target band, presses and engaged spans" src="data:image/png;base64,{data}">')
+        add(
+            '<img alt="speed over time with the target band, presses and engaged spans" '
+            f'src="data:image/png;base64,{data}">'
+        )
 
-    press_cols = [("t_s", "t (s)"), ("speed_mph", "speed (mph)"), ("in_target", "in band"), ("log_mono_time", "logMonoTime")]
+    press_cols = [
+        ("t_s", "t (s)"),
+        ("speed_mph", "speed (mph)"),
+        ("in_target", "in band"),
+        ("log_mono_time", "logMonoTime"),
+    ]
     add("<h2>Set presses</h2>" + _table(sets, press_cols, "No Set presses."))
     add("<h2>Resume presses</h2>" + _table(resumes, press_cols, "No Resume presses."))
     add(f"<h2>Engaged intervals</h2><p class=sub>source: {_e(cruise['engaged_source'])}</p>")
     add(
         _table(
             cruise["engaged_intervals"],
-            [("start_s", "start (s)"), ("end_s", "end (s)"), ("duration_s", "duration (s)"), ("open", "still engaged at end"),
-             ("speed_mph_at_start", "speed at start (mph)"), ("set_speed_at_start", "set speed")],  # fmt: skip
+            [
+                ("start_s", "start (s)"),
+                ("end_s", "end (s)"),
+                ("duration_s", "duration (s)"),
+                ("open", "still engaged at end"),
+                ("speed_mph_at_start", "speed at start (mph)"),
+                ("set_speed_at_start", "set speed"),
+            ],
             "Cruise was never engaged.",
         )
     )
@@ -118,7 +144,14 @@ def render_report(
     add(
         _table(
             cruise["set_speed_changes"],
-            [("t_s", "t (s)"), ("from", "from"), ("to", "to"), ("unit", "unit"), ("to_mph", "to (mph)"), ("engaged", "engaged")],
+            [
+                ("t_s", "t (s)"),
+                ("from", "from"),
+                ("to", "to"),
+                ("unit", "unit"),
+                ("to_mph", "to (mph)"),
+                ("engaged", "engaged"),
+            ],
             "The set speed never changed.",
         )
     )
@@ -135,43 +168,87 @@ def render_report(
     add(
         _table(
             mw,
-            [("index", "#"), ("start_s", "left blinker (s)"), ("end_s", "right blinker (s)"), ("window_start_s", "from (s)"),
-             ("window_end_s", "to (s)"), ("partial", "partial"), ("top", "bits that changed most (flips)")],  # fmt: skip
+            [
+                ("index", "#"),
+                ("start_s", "left blinker (s)"),
+                ("end_s", "right blinker (s)"),
+                ("window_start_s", "from (s)"),
+                ("window_end_s", "to (s)"),
+                ("partial", "partial"),
+                ("top", "bits that changed most (flips)"),
+            ],
             "No marker windows.",
         )
     )
     every = candidates if candidates is not None else result["candidates"]
-    bit_cols = [("address_hex", "address"), ("bus", "bus"), ("g", "g"), ("lsb_label", "LSB"), ("msb_label", "MSB"),
-                ("signal", "DBC signal")]  # fmt: skip
+    bit_cols = [
+        ("address_hex", "address"),
+        ("bus", "bus"),
+        ("g", "g"),
+        ("lsb_label", "LSB"),
+        ("msb_label", "MSB"),
+        ("signal", "DBC signal"),
+    ]
     by_marker = sorted((c for c in every if c["score_marker"] > 0), key=lambda c: c["rank_marker"])[:TOP_ROWS]
     add("<h2>Bits that change in the marker windows</h2>")
-    add("<p class=sub>flipping in every window and rarely elsewhere scores 1; the blinker lamps themselves are left out</p>")
+    add(
+        "<p class=sub>flipping in every window and rarely elsewhere scores 1; "
+        "the blinker lamps themselves are left out</p>"
+    )
     add(
         _table(
             by_marker,
-            [("rank_marker", "#"), *bit_cols, ("score_marker", "score"), ("windows_hit", "windows hit"),
-             ("flips_in_windows", "flips inside"), ("toggles", "flips in all")],  # fmt: skip
+            [
+                ("rank_marker", "#"),
+                *bit_cols,
+                ("score_marker", "score"),
+                ("windows_hit", "windows hit"),
+                ("flips_in_windows", "flips inside"),
+                ("toggles", "flips in all"),
+            ],
             "No marker windows, or no bit changed in them.",
         )
     )
-    by_engaged = sorted((c for c in every if c["score_engaged"] > 0), key=lambda c: c["rank_engaged"])[:TOP_ROWS]
+    by_engaged = sorted((c for c in every if c["score_engaged"] > 0), key=lambda c: c["rank_engaged"])[
+        :TOP_ROWS
+    ]
     add("<h2>Bits that follow cruise engagement</h2>")
-    add("<p class=sub>flipping at every engage/disengage edge (within engaged_margin) and rarely elsewhere scores 1</p>")
+    add(
+        "<p class=sub>flipping at every engage/disengage edge (within engaged_margin) "
+        "and rarely elsewhere scores 1</p>"
+    )
     add(
         _table(
             by_engaged,
-            [("rank_engaged", "#"), *bit_cols, ("score_engaged", "score"), ("engaged_edges_hit", "edges hit"),
-             ("edge_lag_s", "mean lag (s)"), ("toggles", "flips in all")],  # fmt: skip
+            [
+                ("rank_engaged", "#"),
+                *bit_cols,
+                ("score_engaged", "score"),
+                ("engaged_edges_hit", "edges hit"),
+                ("edge_lag_s", "mean lag (s)"),
+                ("toggles", "flips in all"),
+            ],
             "Cruise never engaged, or no bit changed at its edges.",
         )
     )
-    add(f"<h2>All candidate bits</h2><p class=sub>best {CANDIDATE_ROWS} of {_e(result['candidates_total'])} by score; "
-        "every one in candidates.csv</p>")  # fmt: skip
+    add(
+        f"<h2>All candidate bits</h2><p class=sub>best {CANDIDATE_ROWS} of "
+        f"{_e(result['candidates_total'])} by score; "
+        "every one in candidates.csv</p>"
+    )
     add(
         _table(
             every[:CANDIDATE_ROWS],
-            [("rank", "#"), *bit_cols, ("score", "score"), ("score_marker", "marker"), ("score_engaged", "engaged"),
-             ("toggles", "flips"), ("flips_in_windows", "in windows"), ("engaged_edges_hit", "engaged edges hit")],  # fmt: skip
+            [
+                ("rank", "#"),
+                *bit_cols,
+                ("score", "score"),
+                ("score_marker", "marker"),
+                ("score_engaged", "engaged"),
+                ("toggles", "flips"),
+                ("flips_in_windows", "in windows"),
+                ("engaged_edges_hit", "engaged edges hit"),
+            ],
             "No bit changed.",
         )
     )
@@ -179,13 +256,24 @@ def render_report(
     add(
         _table(
             inp["segments"],
-            [("number", "segment"), ("path", "file"), ("start_s", "start (s)"), ("duration_s", "duration (s)"),
-             ("events", "events"), ("can_frames", "CAN frames"), ("damaged", "damaged"), ("sha256", "sha256")],  # fmt: skip
+            [
+                ("number", "segment"),
+                ("path", "file"),
+                ("start_s", "start (s)"),
+                ("duration_s", "duration (s)"),
+                ("events", "events"),
+                ("can_frames", "CAN frames"),
+                ("damaged", "damaged"),
+                ("sha256", "sha256"),
+            ],
             "No segments.",
         )
     )
     src_rows = [{"role": k, "source": v} for k, v in result.get("sources", {}).items()]
-    add("<h2>Signals used</h2>" + _table(src_rows, [("role", "role"), ("source", "message.signal (address, bus)")], "None."))
+    add(
+        "<h2>Signals used</h2>"
+        + _table(src_rows, [("role", "role"), ("source", "message.signal (address, bus)")], "None.")
+    )
     param_rows = [{"name": k, "value": v} for k, v in meta.get("params", {}).items()]
     add("<h2>Parameters</h2>" + _table(param_rows, [("name", "name"), ("value", "value")], "Defaults."))
     add(f"<p class=sub>input sha256 <code>{_e(meta.get('input_sha256'))}</code></p>")

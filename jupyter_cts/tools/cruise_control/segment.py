@@ -18,10 +18,10 @@ import numpy as np
 from jupyter_cts.can.bits import parse_bit_selector
 from jupyter_cts.can.dbc import Dbc
 from jupyter_cts.logs.reader import LogData
-from jupyter_cts.tools.cruise_control.reading import read_segment
 from jupyter_cts.logs.table import CanTable
 from jupyter_cts.tools.cruise_control.flips import FlipSummary, summarize_flips
 from jupyter_cts.tools.cruise_control.params import CruiseControlParams
+from jupyter_cts.tools.cruise_control.reading import read_segment
 from jupyter_cts.tools.cruise_control.signals import (
     KPH_PER_MPH,
     ROLES,
@@ -120,7 +120,8 @@ def reduce_segment(
         bus_counts[msg_name] = choice.counts
         if choice.switched:
             warnings.append(
-                f"segment {_seg_name(number, index)}: {msg_name} ({address:#x}) moved from one bus to another "
+                f"segment {_seg_name(number, index)}: {msg_name} ({address:#x}) moved from one bus to "
+                "another "
                 f"mid-segment (frames per bus {choice.counts}); only bus {choice.bus} was used"
             )
         return choice.bus
@@ -153,7 +154,9 @@ def reduce_segment(
         values = signal_values(frames, sig)
         ok = ~np.isnan(values)
         tracks[role] = Track.from_samples(frames.t_ns[ok].astype(np.int64), values[ok])
-        sources[role] = Source(msg.name, sig.name, msg.address, bus, sig.lsb if sig.size == 1 else None, int(ok.sum()))
+        sources[role] = Source(
+            msg.name, sig.name, msg.address, bus, sig.lsb if sig.size == 1 else None, int(ok.sum())
+        )
 
     if params.engaged_bit is not None:
         sel = parse_bit_selector(params.engaged_bit)
@@ -164,7 +167,9 @@ def reduce_segment(
         carried = frames.dlc.astype(np.int64) > byte
         values = (frames.data[carried, byte] >> np.uint8(bit)) & np.uint8(1)
         tracks["engaged"] = Track.from_samples(frames.t_ns[carried].astype(np.int64), values)
-        sources["engaged"] = Source(params.engaged_bit, f"b{sel.g}", sel.address, choice.bus, sel.g, int(carried.sum()))
+        sources["engaged"] = Source(
+            params.engaged_bit, f"b{sel.g}", sel.address, choice.bus, sel.g, int(carried.sum())
+        )
 
     flips = summarize_flips(
         can,

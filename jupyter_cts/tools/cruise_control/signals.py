@@ -109,7 +109,9 @@ class FrameIndex:
         switched = False
         if len(received) > 1:
             t = self.table.t_ns
-            spans = sorted((int(t[self.rows(address, b)].min()), int(t[self.rows(address, b)].max())) for b in received)
+            spans = sorted(
+                (int(t[self.rows(address, b)].min()), int(t[self.rows(address, b)].max())) for b in received
+            )
             switched = all(x[1] < y[0] for x, y in zip(spans, spans[1:], strict=False))
         return BusChoice(best, received, switched)
 

@@ -15,12 +15,12 @@ from typing import Any
 from jupyter_cts.can.dbc import Dbc, load_dbc
 from jupyter_cts.can.fingerprints import dbc_for_fingerprint
 from jupyter_cts.errors import DbcLookupError, ToolError
-from jupyter_cts.tools.cruise_control.reading import read_segment
 from jupyter_cts.logs.reader import LogData
 from jupyter_cts.logs.source import SegmentFile, resolve_segments
 from jupyter_cts.tools.base import InputKind, ToolContext, map_segments, map_serial
 from jupyter_cts.tools.cruise_control.combine import Analysis, combine
 from jupyter_cts.tools.cruise_control.params import CruiseControlParams
+from jupyter_cts.tools.cruise_control.reading import read_segment
 from jupyter_cts.tools.cruise_control.segment import SegmentPartial, analyze_segment, reduce_segment
 from jupyter_cts.tools.exports import run_metadata, sha256_file, write_json, write_table
 from jupyter_cts.tools.segmented import Plan, SegmentedTool, SegmentTask, analyze_task
@@ -32,23 +32,63 @@ DEFAULT_DBC = "subaru_global_2017"
 COLUMNS: dict[str, list[str]] = {
     "timeline": ["t_s", "log_mono_time", "event", "value", "speed_mph", "detail"],
     "candidates": [
-        "rank", "address_hex", "bus", "g", "lsb_label", "msb_label", "signal", "score", "score_marker",
-        "score_engaged", "rank_marker", "rank_engaged", "toggles", "rises", "falls", "flips_in_windows",
-        "windows_hit", "flips_engaged", "engaged_edges_hit", "edge_lag_s",
+        "rank",
+        "address_hex",
+        "bus",
+        "g",
+        "lsb_label",
+        "msb_label",
+        "signal",
+        "score",
+        "score_marker",
+        "score_engaged",
+        "rank_marker",
+        "rank_engaged",
+        "toggles",
+        "rises",
+        "falls",
+        "flips_in_windows",
+        "windows_hit",
+        "flips_engaged",
+        "engaged_edges_hit",
+        "edge_lag_s",
     ],
     "edges": [
-        "t_s", "log_mono_time", "address_hex", "bus", "g", "lsb_label", "msb_label", "signal", "role", "edge",
+        "t_s",
+        "log_mono_time",
+        "address_hex",
+        "bus",
+        "g",
+        "lsb_label",
+        "msb_label",
+        "signal",
+        "role",
+        "edge",
         "speed_mph",
     ],
     "marker_windows": [
-        "index", "start_s", "end_s", "window_start_s", "window_end_s", "duration_s", "partial",
-        "start_log_mono_time", "end_log_mono_time", "top_bits",
+        "index",
+        "start_s",
+        "end_s",
+        "window_start_s",
+        "window_end_s",
+        "duration_s",
+        "partial",
+        "start_log_mono_time",
+        "end_log_mono_time",
+        "top_bits",
     ],
     "engaged_intervals": [
-        "start_s", "end_s", "duration_s", "open", "start_log_mono_time", "end_log_mono_time",
-        "speed_mph_at_start", "set_speed_at_start",
+        "start_s",
+        "end_s",
+        "duration_s",
+        "open",
+        "start_log_mono_time",
+        "end_log_mono_time",
+        "speed_mph_at_start",
+        "set_speed_at_start",
     ],
-}  # fmt: skip
+}
 
 
 def choose_dbc(params: CruiseControlParams, fingerprint: str | None) -> tuple[Dbc, str, list[str]]:
@@ -64,7 +104,8 @@ def choose_dbc(params: CruiseControlParams, fingerprint: str | None) -> tuple[Db
         return load_dbc(name), f"chosen from car fingerprint {fingerprint}", warnings
     if fingerprint:
         warnings.append(
-            f"car fingerprint {fingerprint} is not a Subaru this tool knows: decoding with {DEFAULT_DBC} anyway "
+            f"car fingerprint {fingerprint} is not a Subaru this tool knows: decoding with {DEFAULT_DBC} "
+            "anyway "
             "(set the dbc parameter if the car needs another DBC)"
         )
         return load_dbc(DEFAULT_DBC), f"default; fingerprint {fingerprint} unknown", warnings
@@ -73,7 +114,7 @@ def choose_dbc(params: CruiseControlParams, fingerprint: str | None) -> tuple[Db
 
 
 class CruiseControlAnalyzer(SegmentedTool):
-    """Subaru cruise control: speed band, Set/Resume presses, engaged spans, marker windows, bit candidates."""
+    """Subaru cruise control: speed band, Set/Resume presses, engaged spans, marker windows, bits."""
 
     id = "cruise-control-analyzer"
     name = "Cruise control analyzer"
@@ -97,12 +138,23 @@ class CruiseControlAnalyzer(SegmentedTool):
         fingerprint = first.metadata.car_fingerprint if first is not None else None
         dbc, reason, warnings = choose_dbc(params, fingerprint)
         log.info("decoding with DBC %s (%s)", dbc.name, reason)
-        return Plan(tasks, {"dbc": dbc.source if params.dbc and Path(params.dbc).is_file() else dbc.name,
-                            "dbc_reason": reason, "warnings": warnings, "fingerprint": fingerprint})  # fmt: skip
+        return Plan(
+            tasks,
+            {
+                "dbc": dbc.source if params.dbc and Path(params.dbc).is_file() else dbc.name,
+                "dbc_reason": reason,
+                "warnings": warnings,
+                "fingerprint": fingerprint,
+            },
+        )
 
     @classmethod
-    def analyze_segment(cls, task: SegmentTask, params: CruiseControlParams, shared: dict[str, Any]) -> SegmentPartial:
-        return analyze_segment(task.path, params, load_dbc(shared["dbc"]), index=task.index, number=task.number)
+    def analyze_segment(
+        cls, task: SegmentTask, params: CruiseControlParams, shared: dict[str, Any]
+    ) -> SegmentPartial:
+        return analyze_segment(
+            task.path, params, load_dbc(shared["dbc"]), index=task.index, number=task.number
+        )
 
     def analyse(
         self,
@@ -113,36 +165,59 @@ class CruiseControlAnalyzer(SegmentedTool):
     ) -> tuple[Plan, Analysis]:
         """Read, decode and analyse every segment; write nothing.
 
-        The first file is read once: for the car fingerprint (the DBC choice) and for its analysis.
-        The other segments go through ``ctx``'s segment mapper when there is a ``ctx`` (a process
-        pool or a Dask cluster when the engine provides one), else one at a time in this process.
+        The first file is read here once: for the car fingerprint (the DBC choice) and for its own
+        analysis. The other segments go through the context's segment mapper
+        (``jupyter_cts.tools.base.map_segments``): one at a time in this process unless the engine
+        hands the run a process pool or a Dask cluster.
         """
         segments = resolve_segments(inputs)
         first = read_segment(segments[0].path, salvage=params.salvage)
         plan = self._plan(segments, params, first)
         dbc = load_dbc(plan.shared["dbc"])
         n = len(plan.tasks)
-        task = plan.tasks[0]
-        log.info("analysing %s", task.path)
-        partials = [reduce_segment(first, params, dbc, index=0, path=Path(task.path),
-                                   number=task.number, sha256=sha256_file(task.path))]  # fmt: skip
-        del first
 
         def on_done(done: int, total: int) -> None:
             if progress is not None:
                 progress(5 + 80 * (done + 1) / n, f"segments done: {done + 1} of {n}")
 
+        head = plan.tasks[0]
+        log.info("analysing %s", head.path)
+        partials = [
+            reduce_segment(
+                first,
+                params,
+                dbc,
+                index=0,
+                path=Path(head.path),
+                number=head.number,
+                sha256=sha256_file(head.path),
+            )
+        ]
+        del first
+        on_done(0, n - 1)
         work = partial(analyze_task, type(self), params=params, shared=plan.shared)
         rest = plan.tasks[1:]
-        partials += map_segments(ctx, work, rest, on_done) if ctx is not None else map_serial(work, rest, on_done)
+        if ctx is not None:
+            partials += map_segments(ctx, work, rest, on_done)
+        else:
+            partials += map_serial(work, rest, on_done)
         return plan, self._join(partials, plan, params, dbc)
 
-    def _join(self, partials: list[SegmentPartial], plan: Plan, params: CruiseControlParams, dbc: Dbc) -> Analysis:
-        analysis = combine(partials, params, dbc, dbc_reason=plan.shared["dbc_reason"], warnings=plan.shared["warnings"])
+    def _join(
+        self, partials: list[SegmentPartial], plan: Plan, params: CruiseControlParams, dbc: Dbc
+    ) -> Analysis:
+        analysis = combine(
+            partials, params, dbc, dbc_reason=plan.shared["dbc_reason"], warnings=plan.shared["warnings"]
+        )
         fp = analysis.result["input"]["car_fingerprint"]
-        if not params.dbc and plan.shared.get("fingerprint") is None and dbc_for_fingerprint(fp) not in (None, dbc.name):
+        if (
+            not params.dbc
+            and plan.shared.get("fingerprint") is None
+            and dbc_for_fingerprint(fp) not in (None, dbc.name)
+        ):
             analysis.result["warnings"].append(
-                f"car fingerprint {fp} appears only after the first file and maps to {dbc_for_fingerprint(fp)}; "
+                f"car fingerprint {fp} appears only after the first file and maps to "
+                f"{dbc_for_fingerprint(fp)}; "
                 f"the drive was decoded with {dbc.name} (set the dbc parameter to choose)"
             )
         return analysis
@@ -175,7 +250,9 @@ class CruiseControlAnalyzer(SegmentedTool):
         return analysis.result
 
 
-def write_artifacts(analysis: Analysis, params: CruiseControlParams, ctx: ToolContext, meta: dict[str, Any]) -> None:
+def write_artifacts(
+    analysis: Analysis, params: CruiseControlParams, ctx: ToolContext, meta: dict[str, Any]
+) -> None:
     """Every file of the SPEC's artifact list, into the run's artifact folder only."""
     from jupyter_cts.tools.cruise_control.plot import render_speed_timeline
     from jupyter_cts.tools.cruise_control.report import render_report
@@ -190,7 +267,9 @@ def write_artifacts(analysis: Analysis, params: CruiseControlParams, ctx: ToolCo
     }
     if params.export_csv or params.export_json:
         for stem, rows in tables.items():
-            write_table(ctx, stem, COLUMNS[stem], rows, meta, as_csv=params.export_csv, as_json=params.export_json)
+            write_table(
+                ctx, stem, COLUMNS[stem], rows, meta, as_csv=params.export_csv, as_json=params.export_json
+            )
     png = render_speed_timeline(analysis, params, ctx.artifact("speed_timeline.png"))
     write_json(ctx, "result.json", r)
     render_report(r, png, ctx.artifact("report.html"), candidates=analysis.candidates)
