@@ -187,3 +187,48 @@ def test_the_readme_demo_runs_end_to_end_through_cts_lite(tmp_path):
     report = Path(done.stdout.split("report: ", 1)[1].split()[0])
     assert report.is_file() and report.stat().st_size > 1000
     assert "[engine] completed" in done.stdout, "the run's log was followed live"
+
+
+def test_kernels_started_by_the_server_are_told_where_the_api_is(lite):
+    """A notebook's client finds the server through CTS_URL/CTS_TOKEN in its kernel's environment."""
+    server = lite("--CTSApp.kernel_env=True")
+    http = httpx.Client(base_url=server.url, headers=server.headers, timeout=30)
+    kernel = http.post("api/kernels", json={"name": "python3"}).json()
+    try:
+        deadline = time.monotonic() + 30
+        kernels = []
+        while not kernels and time.monotonic() < deadline:
+            kernels = [
+                p
+                for p in psutil.Process(server.proc.pid).children(recursive=True)
+                if kernel["id"] in " ".join(p.cmdline())
+            ]
+            time.sleep(0.1)
+        assert kernels, "the kernel process never appeared"
+        env = kernels[0].environ()
+        assert env["CTS_URL"] == server.url
+        assert env["CTS_TOKEN"] == server.token
+    finally:
+        http.delete(f"api/kernels/{kernel['id']}")
+        http.close()
+
+
+def test_the_installed_config_enables_the_extension_in_any_jupyter_server():
+    """pip install puts jupyter-config/ into etc/jupyter/jupyter_server_config.d: Jupyter finds it."""
+    shipped = json.loads(
+        (
+            Path(__file__).parents[1] / "jupyter-config" / "jupyter_server_config.d" / "jupyter_cts.json"
+        ).read_text()
+    )
+    assert shipped == {"ServerApp": {"jpserver_extensions": {"jupyter_cts": True}}}
+    installed = Path(sys.prefix) / "etc" / "jupyter" / "jupyter_server_config.d" / "jupyter_cts.json"
+    assert json.loads(installed.read_text()) == shipped
+    listing = subprocess.run(
+        [sys.executable, "-m", "jupyter_server", "extension", "list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    text = listing.stdout + listing.stderr
+    assert "jupyter_cts enabled" in text.replace("\x1b[32m", "").replace("\x1b[0m", "")
+    assert "jupyter_cts 0" in text and "OK" in text

@@ -13,11 +13,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server._tz import utcnow
 from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.serverapp import ServerApp
 from tornado.ioloop import PeriodicCallback
 from traitlets import (
     Bool,
@@ -33,6 +34,9 @@ from traitlets import (
 )
 
 from jupyter_cts.server.errors import APIError
+
+if TYPE_CHECKING:
+    from jupyter_cts.engine import ExecutionEngine
 
 T = TypeVar("T")
 
@@ -124,6 +128,12 @@ class CTSApp(ExtensionApp):
         return float(proposal["value"])
 
     # -- wiring ---------------------------------------------------------------------------------------
+    @property
+    def server(self) -> ServerApp:
+        """The ServerApp this extension is linked to (always set once the server loaded us)."""
+        assert self.serverapp is not None, "CTSApp used before it was linked to a Jupyter server"
+        return self.serverapp
+
     def initialize_settings(self) -> None:
         from jupyter_cts.engine import EngineConfig
 
@@ -136,7 +146,7 @@ class CTSApp(ExtensionApp):
         data_dir.mkdir(parents=True, exist_ok=True)
         config = EngineConfig(
             data_dir=data_dir,
-            root_dir=Path(self.serverapp.root_dir).expanduser().resolve(),
+            root_dir=Path(self.server.root_dir).expanduser().resolve(),
             allowed_input_dirs=[Path(d).expanduser().resolve() for d in self.allowed_input_dirs],
             max_concurrent_runs=self.max_concurrent_runs,
             max_queued_runs=self.max_queued_runs,
@@ -148,7 +158,7 @@ class CTSApp(ExtensionApp):
             retention_days=self.retention_days,
             retention_max_runs=self.retention_max_runs,
         )
-        self.engine = self.engine_class(config)
+        self.engine: ExecutionEngine = self.engine_class(config)  # type: ignore[operator]
         self._pool = ThreadPoolExecutor(max_workers=self.api_threads, thread_name_prefix="cts-api")
         self._start_task: asyncio.Future[None] | None = None
         self._engine_running = False
@@ -159,18 +169,18 @@ class CTSApp(ExtensionApp):
         from jupyter_cts.server.openapi import build_document
         from jupyter_cts.server.routes import ROUTES
 
-        base_url = self.serverapp.base_url
+        base_url = self.server.base_url
         self.settings["cts_openapi"] = build_document(ROUTES, server_url=base_url)
-        self.serverapp.web_app.settings["cts_openapi"] = self.settings["cts_openapi"]
+        self.server.web_app.settings["cts_openapi"] = self.settings["cts_openapi"]
         self.handlers.extend((route.pattern, route.handler) for route in ROUTES)
 
     # -- lifecycle ------------------------------------------------------------------------------------
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         """The server's start hook: engine up, activity clock ticking, kernels told where we are."""
         await self.ensure_engine_started()
-        if self.kernel_env:
-            os.environ.setdefault("CTS_URL", serverapp.connection_url)
-            os.environ.setdefault("CTS_TOKEN", serverapp.identity_provider.token or "")
+        if self.kernel_env:  # kernels inherit the server's environment: point them at this server
+            os.environ["CTS_URL"] = serverapp.connection_url
+            os.environ["CTS_TOKEN"] = serverapp.identity_provider.token or ""
 
     async def ensure_engine_started(self) -> None:
         """Start the engine once; concurrent callers (the start hook, early requests) share the start."""
@@ -220,7 +230,7 @@ class CTSApp(ExtensionApp):
 
     def _mark_activity(self) -> None:
         if self.current_activity():
-            self.serverapp.web_app.settings["cts_last_activity"] = utcnow()
+            self.server.web_app.settings["cts_last_activity"] = utcnow()
 
     async def run_blocking(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn`` on the API threads so the event loop never waits on the disk."""

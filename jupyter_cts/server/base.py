@@ -38,7 +38,7 @@ class CTSHandler(APIHandler):
 
     @property
     def cts(self) -> CTSApp:
-        return self.settings["cts_app"]  # type: ignore[no-any-return]
+        return self.settings["cts_app"]
 
     @property
     def engine(self) -> ExecutionEngine:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from jupyter_server.auth.decorator import authorized
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from tornado import web
 
 from jupyter_cts import __version__
@@ -41,15 +41,16 @@ class OpenAPIHandler(CTSHandler):
         self.write_json(self.settings["cts_openapi"])
 
 
-def _models(routes: list[Route]) -> list[tuple[type[BaseModel], str]]:
-    found: dict[tuple[type[BaseModel], str], None] = {(ErrorBody, "serialization"): None}
+def _models(routes: list[Route]) -> list[tuple[type[BaseModel], JsonSchemaMode]]:
+    found: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {(ErrorBody, "serialization"): None}
     for route in routes:
         for op in route.operations.values():
-            for model, mode in (
+            uses: list[tuple[Any, JsonSchemaMode]] = [
                 (op.body, "validation"),
                 (op.query, "validation"),
                 (op.response_model, "serialization"),
-            ):
+            ]
+            for model, mode in uses:
                 if isinstance(model, type) and issubclass(model, BaseModel):
                     found[(model, mode)] = None
     return list(found)

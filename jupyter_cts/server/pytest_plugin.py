@@ -34,7 +34,7 @@ def cts_extension(serverapp: Any) -> CTSApp:
         raise LookupError(
             "jupyter_cts is not loaded: enable it in jp_server_config (ServerApp.jpserver_extensions)"
         )
-    return next(iter(apps))  # type: ignore[no-any-return]
+    return next(iter(apps))
 
 
 @pytest.fixture
@@ -96,7 +96,7 @@ class APIClient:
         while True:
             run = (await self.get("runs", run_id)).json
             if run["status"] in statuses:
-                return run  # type: ignore[no-any-return]
+                return run
             if time.monotonic() > deadline:
                 raise AssertionError(
                     f"run {run_id} is still {run['status']} after {timeout} s, wanted {statuses}"

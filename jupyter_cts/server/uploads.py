@@ -14,6 +14,7 @@ from typing import Any
 from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import authorized
 from tornado import web
+from tornado.http1connection import HTTP1Connection
 
 from jupyter_cts.errors import UploadTooLargeError
 from jupyter_cts.server.base import AUTH_MESSAGE, CTSHandler
@@ -47,7 +48,9 @@ class UploadHandler(CTSHandler):
         declared = self.request.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit + _DRAIN_SLACK:
             raise self._too_large_error(int(declared))
-        self.request.connection.set_max_body_size(limit + _DRAIN_SLACK)  # type: ignore[attr-defined]
+        connection = self.request.connection
+        assert isinstance(connection, HTTP1Connection)
+        connection.set_max_body_size(limit + _DRAIN_SLACK)
         q = self.parse_query(UploadQuery)
         self._writer = await self.call(self.engine.uploads.begin, q.filename)
 
