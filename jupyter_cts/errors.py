@@ -31,7 +31,8 @@ class LogFormatError(CTSError):
 
     def __reduce__(self) -> Any:
         # Crosses process boundaries (segment workers, Dask): rebuild from the fields, not the message.
-        return _rebuild, (type(self), (self.path, self.offset, self.reason), {"in_compressed": self.in_compressed})
+        fields = (self.path, self.offset, self.reason)
+        return _rebuild, (type(self), fields, {"in_compressed": self.in_compressed})
 
 
 class ToolError(CTSError):

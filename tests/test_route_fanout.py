@@ -60,14 +60,18 @@ class SegmentProbe(SegmentedTool):
         return Plan(tasks, {"run_pid": os.getpid()})
 
     @classmethod
-    def analyze_segment(cls, task: SegmentTask, params: ProbeParams, shared: dict[str, Any]) -> dict[str, Any]:
+    def analyze_segment(
+        cls, task: SegmentTask, params: ProbeParams, shared: dict[str, Any]
+    ) -> dict[str, Any]:
         log.info("segment %d analysed by process %d", task.index, os.getpid())
         if task.index == params.crash_segment:
             os._exit(3)
         time.sleep(params.seconds)
         return {"index": task.index, "number": task.number, "pid": os.getpid()}
 
-    def combine(self, partials: list[Any], plan: Plan, params: ProbeParams, ctx: ToolContext) -> dict[str, Any]:
+    def combine(
+        self, partials: list[Any], plan: Plan, params: ProbeParams, ctx: ToolContext
+    ) -> dict[str, Any]:
         return {"run_pid": plan.shared["run_pid"], "segments": partials}
 
 
@@ -80,7 +84,9 @@ class Routes:
     def get(self, name: str, segments: int = 12) -> Path:
         folder = self.root / f"{name}-{segments}"
         if not folder.exists():
-            scenario = boundary_scenario(segments) if name == "boundary" else preset(name, segments * SEGMENT_S)
+            scenario = (
+                boundary_scenario(segments) if name == "boundary" else preset(name, segments * SEGMENT_S)
+            )
             write_route(folder, scenario, segments=segments, segment_s=SEGMENT_S)
         return folder
 
@@ -97,7 +103,8 @@ def boundary_scenario(segments: int) -> Scenario:
         speed_profile=[(0.0, 0.0), (6.0, 55.5), (duration, 55.5)],
         main_presses=[Press(t_s=1.0)],
         set_presses=[Press(t_s=SEGMENT_S - 0.1, duration_s=0.3)],  # 9.9 .. 10.2 s: across 10 s
-        brake_presses=[Press(t_s=3.5 * SEGMENT_S, duration_s=0.4)],  # engaged over the 20 s and 30 s boundaries
+        # engaged from the Set press over the 20 s and 30 s boundaries until this brake tap
+        brake_presses=[Press(t_s=3.5 * SEGMENT_S, duration_s=0.4)],
         resume_presses=[Press(t_s=5 * SEGMENT_S - 0.15, duration_s=0.3)],  # across 50 s, engaged to the end
     )
 
@@ -139,7 +146,9 @@ def assert_one_event_per_boundary_crossing(result: dict[str, Any], truth: dict[s
     assert len(found) == 1, f"one Set press was held across a boundary, found {found}"
     assert found[0]["t_s"] == pytest.approx(press["t_s"], abs=BOUNDARY_PRESS_S)
     (resume,) = truth["presses"]["resume"]
-    assert [p["t_s"] for p in result["buttons"]["resume_presses"]] == pytest.approx([resume["t_s"]], abs=BOUNDARY_PRESS_S)
+    assert [p["t_s"] for p in result["buttons"]["resume_presses"]] == pytest.approx(
+        [resume["t_s"]], abs=BOUNDARY_PRESS_S
+    )
 
     planted, engaged = truth["engaged_intervals"], result["cruise"]["engaged_intervals"]
     assert len(engaged) == len(planted) == 2, f"planted {planted}, found {engaged}"
@@ -192,7 +201,9 @@ def test_progress_counts_the_segments_done_out_of_the_route(engine, routes: Rout
     assert run.progress == 100
 
 
-def test_a_press_and_an_engaged_span_across_segment_boundaries_are_single_events(engine, routes: Routes) -> None:
+def test_a_press_and_an_engaged_span_across_segment_boundaries_are_single_events(
+    engine, routes: Routes
+) -> None:
     run = run_to_end(engine, "cruise-control-analyzer", routes.get("boundary"))
     assert run.status == RunStatus.COMPLETED, run.error
     assert_one_event_per_boundary_crossing(engine.get_result(run.run_id), routes.truth("boundary"))
@@ -218,7 +229,9 @@ def test_a_damaged_segment_in_the_middle_of_the_route_is_named_with_its_byte_off
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="a pool of processes needs at least 2 CPUs")
 def test_a_segment_process_that_dies_fails_the_run_with_a_clear_error(engine, routes: Routes) -> None:
-    run = run_to_end(engine, "test-segment-probe", routes.get("demo", 6), {"crash_segment": 3, "seconds": 0.1})
+    run = run_to_end(
+        engine, "test-segment-probe", routes.get("demo", 6), {"crash_segment": 3, "seconds": 0.1}
+    )
     assert run.status == RunStatus.FAILED
     assert "segment worker process died while analysing segment" in run.error
 
@@ -229,7 +242,9 @@ def test_cancel_stops_the_segment_processes_too(engine, routes: Routes) -> None:
     pattern = "analysed by process "
 
     def worker_pids() -> set[int]:
-        return {int(r.message.rsplit(pattern, 1)[1]) for r in engine.get_logs(run.run_id) if pattern in r.message}
+        return {
+            int(r.message.rsplit(pattern, 1)[1]) for r in engine.get_logs(run.run_id) if pattern in r.message
+        }
 
     pids = testing.wait_until(lambda: len(worker_pids()) >= 2 and worker_pids(), 20, "two segment processes")
     assert all(testing.alive(p) for p in pids)

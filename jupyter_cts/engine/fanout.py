@@ -116,7 +116,8 @@ def _result(future: Future[R], item: Any) -> R:
         return future.result()
     except BrokenProcessPool:
         raise CTSError(
-            f"a segment worker process died while analysing {describe_item(item)} (killed, or out of memory); "
+            f"a segment worker process died while analysing {describe_item(item)} (killed, or out of "
+            "memory); "
             "run it again, or with fewer concurrent runs"
         ) from None
 
