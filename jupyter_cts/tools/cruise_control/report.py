@@ -73,7 +73,6 @@ def render_report(
     inp, speed, buttons, cruise = result["input"], result["speed"], result["buttons"], result["cruise"]
     meta = result.get("metadata", {})
     sets, resumes = buttons["set_presses"], buttons["resume_presses"]
-    top = result["candidates"][0] if result["candidates"] else None
     parts: list[str] = []
     add: Callable[[str], None] = parts.append
 
@@ -97,11 +96,23 @@ def render_report(
         )
     )
     add(_card(len(result["marker_windows"]), "marker windows"))
-    add(_card(f"{_e(speed['min_mph'])}-{_e(speed['max_mph'])}", "speed range (mph)"))
-    if top:
-        add(
-            _card(f"{top['address_hex']} {top['lsb_label']}", f"top candidate bit (score {top['score']:.2f})")
-        )
+    if speed["min_mph"] is not None:
+        add(_card(f"{speed['min_mph']:.1f}-{speed['max_mph']:.1f}", "speed range (mph)"))
+    every = candidates if candidates is not None else result["candidates"]
+    bests = (
+        ("rank_marker", "score_marker", "marker window"),
+        ("rank_engaged", "score_engaged", "cruise engaged"),
+    )
+    for rank, score, what in bests:
+        best = next((c for c in every if c[rank] == 1 and c[score] > 0), None)
+        if best is not None:
+            label = f"{best['address_hex']} {best['lsb_label']}"
+            add(
+                _card(
+                    label,
+                    f"best {what} bit ({best['msb_label']}, bus {best['bus']}, score {best[score]:.2f})",
+                )
+            )
     add("</div>")
     if result["warnings"]:
         items = "".join(f"<li>{_e(w)}</li>" for w in result["warnings"])
@@ -180,7 +191,6 @@ def render_report(
             "No marker windows.",
         )
     )
-    every = candidates if candidates is not None else result["candidates"]
     bit_cols = [
         ("address_hex", "address"),
         ("bus", "bus"),
