@@ -31,6 +31,7 @@ ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-dev-shm-usage",  # containers often give /dev/shm only 64 MB
 ]
 LAB_START_S = 120
 NOTEBOOK_S = 300  # Run All: make the demo drive, analyse it twice (form and code), plot

@@ -110,7 +110,7 @@ class RunView(w.VBox):
         self.log_tail.add_class("cts-run-log")
         self.cancel_button = w.Button(description="Cancel run", icon="stop", button_style="warning",
                                       tooltip="Stop this run on the server")
-        self.cancel_button.on_click(lambda _: self.cancel())
+        self.cancel_button.on_click(lambda _: self._cancel_clicked())
         self.results = w.VBox([], layout=w.Layout(display="none"))
         self.results.add_class("cts-run-results")
         self.add_class("cts-run-view")
@@ -282,6 +282,14 @@ class RunView(w.VBox):
         run = self.client.cancel(self.run_id)
         self.refresh()
         return run
+
+    def _cancel_clicked(self) -> None:
+        from jupyter_cts.client import CTSClientError
+
+        try:
+            self.cancel()
+        except CTSClientError as exc:  # e.g. 409: it finished meanwhile; the next poll shows how
+            self.message.value = f"Could not cancel: {exc}"
 
     def download(self, dest_dir: str | Path, names: list[str] | None = None) -> list[Path]:
         """Save the run's artifacts (all, or ``names``) into ``dest_dir`` through the client."""
