@@ -99,6 +99,12 @@ class LogsHandler(CTSHandler):
             self.finish(set_content_type="text/event-stream; charset=utf-8")
         except StreamClosedError:
             self.log.debug("jupyter_cts: log stream of run %s closed by the client", run_id)
+        except APIError as exc:
+            if not self._headers_written:
+                raise  # still time for a JSON error answer
+            # The run vanished mid-stream (retention): end the stream; the client's next request says why.
+            self.log.warning("jupyter_cts: log stream of run %s ended: %s", run_id, exc.message)
+            self.finish()
         finally:
             events.close()
             self._events = None
