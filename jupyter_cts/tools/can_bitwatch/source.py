@@ -1,29 +1,78 @@
-"""Frames for can-bitwatch: from a can.csv written by rlog-to-csv, or straight from a log."""
+"""Frames for can-bitwatch, chunk by chunk: a can.csv from rlog-to-csv, or the segments of a log.
+
+Chunks come in log order and each is dropped before the next is read, so a long route or a large
+CSV never sits in memory whole.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from jupyter_cts.errors import ToolError
-from jupyter_cts.logs.reader import iter_segments
+from jupyter_cts.logs.source import resolve_segments
 from jupyter_cts.logs.table import CanTable
+from jupyter_cts.tools.reading import read_segment
 from jupyter_cts.tools.rlog_to_csv import COLUMNS as CSV_COLUMNS
+
+CSV_CHUNK_ROWS = 200_000
 
 
 @dataclass
-class Frames:
-    """CAN frames in log order with their times since the first event, and the CSV's labels if any."""
-
+class Chunk:
     table: CanTable
-    t_s: np.ndarray  # float64
-    first_t_ns: int
-    labels: np.ndarray | None  # "pre"/"window"/"post"/"all" per frame, when read from a labelled CSV
-    files: list[str]
+    t_s: np.ndarray  # seconds since the input's first event
+    labels: np.ndarray | None  # the CSV's pre/window/post/all labels, when read from a can.csv
+
+
+@dataclass
+class Source:
+    """Where frames come from; ``chunks()`` reads them, filling ``first_t_ns`` and ``warnings``."""
+
     kind: str  # "csv" or "log"
+    files: list[str]
+    first_t_ns: int = 0
     warnings: list[str] = field(default_factory=list)
+    _paths: list[Path] = field(default_factory=list)
+
+    def chunks(self) -> Iterator[Chunk]:
+        return self._csv_chunks() if self.kind == "csv" else self._log_chunks()
+
+    def _log_chunks(self) -> Iterator[Chunk]:
+        first: int | None = None
+        for path in self._paths:
+            data = read_segment(path, salvage=True)
+            self.warnings += [f"{path}: {w}" for w in data.warnings]
+            if first is None and data.first_t_ns is not None:
+                first = self.first_t_ns = data.first_t_ns
+            can = data.can
+            yield Chunk(can, (can.t_ns.astype(np.int64) - (first or 0)) / 1e9, None)
+
+    def _csv_chunks(self) -> Iterator[Chunk]:
+        import pandas as pd
+
+        path = self._paths[0]
+        try:
+            reader = pd.read_csv(
+                path,
+                dtype={"address": str, "data_hex": str, "segment": str},
+                keep_default_na=False,
+                chunksize=CSV_CHUNK_ROWS,
+            )
+            for i, df in enumerate(reader):
+                if i == 0:
+                    _check_columns(path, list(df.columns))
+                chunk = _csv_chunk(path, df)
+                if i == 0 and len(chunk.table):
+                    self.first_t_ns = int(chunk.table.t_ns[0]) - round(float(chunk.t_s[0]) * 1e9)
+                yield chunk
+        except (ValueError, pd.errors.ParserError) as err:
+            raise ToolError(
+                f"{path}: cannot read as CSV ({err}); give a can.csv written by rlog-to-csv"
+            ) from None
 
 
 def is_csv(path: Path) -> bool:
@@ -31,48 +80,31 @@ def is_csv(path: Path) -> bool:
     if not path.is_file():
         return False
     with open(path, "rb") as f:
-        head = f.read(64)
-    return head.startswith(b"t_s,")
+        return f.read(64).startswith(b"t_s,")
 
 
-def load_frames(inputs: list[Path]) -> Frames:
+def open_source(inputs: list[Path]) -> Source:
     if len(inputs) == 1 and is_csv(inputs[0]):
-        return read_can_csv(inputs[0])
+        return Source("csv", [str(inputs[0])], _paths=[inputs[0]])
     if any(is_csv(p) for p in inputs):
         raise ToolError("give can-bitwatch either one can.csv or log files, not both")
-    return read_logs(inputs)
+    paths = [s.path for s in resolve_segments(inputs if len(inputs) > 1 else inputs[0])]
+    return Source("log", [str(p) for p in paths], _paths=paths)
 
 
-def read_logs(inputs: list[Path]) -> Frames:
-    tables, warnings, files = [], [], []
-    first: int | None = None
-    for data in iter_segments(inputs if len(inputs) > 1 else inputs[0], salvage=True):
-        info = data.segments[0]
-        files.append(str(info.path))
-        warnings += [f"{info.path}: {w}" for w in data.warnings]
-        if first is None and data.first_t_ns is not None:
-            first = data.first_t_ns
-        tables.append(data.can)
-    table = CanTable.concat(tables)
-    first = first if first is not None else 0
-    return Frames(table, (table.t_ns.astype(np.int64) - first) / 1e9, first, None, files, "log", warnings)
-
-
-def read_can_csv(path: Path) -> Frames:
-    import pandas as pd
-
-    try:
-        df = pd.read_csv(path, dtype={"address": str, "data_hex": str, "segment": str}, keep_default_na=False)
-    except (ValueError, pd.errors.ParserError) as err:
-        raise ToolError(
-            f"{path}: cannot read as CSV ({err}); give a can.csv written by rlog-to-csv"
-        ) from None
-    missing = [c for c in CSV_COLUMNS[:5] if c not in df.columns]
+def _check_columns(path: Path, columns: list[str]) -> None:
+    missing = [c for c in CSV_COLUMNS[:5] if c not in columns]
     if missing:
         raise ToolError(
             f"{path}: missing column(s) {', '.join(missing)}; can-bitwatch reads the can.csv of rlog-to-csv "
             f"({','.join(CSV_COLUMNS)})"
         )
+
+
+def _csv_chunk(path: Path, df: object) -> Chunk:
+    import pandas as pd
+
+    assert isinstance(df, pd.DataFrame)
     n = len(df)
     try:
         address = np.array(
@@ -85,11 +117,8 @@ def read_can_csv(path: Path) -> Frames:
         ) from None
     dlc = np.array([len(p) for p in payloads], np.uint8) if n else np.zeros(0, np.uint8)
     width = 64 if n and int(dlc.max()) > 8 else 8
-    data = np.frombuffer(b"".join(p.ljust(width, b"\0") for p in payloads), np.uint8).reshape(n, width)
+    data = np.frombuffer(b"".join(p.ljust(width, b"\0") for p in payloads), np.uint8).reshape(n, width).copy()
     mono = df["log_mono_time"].to_numpy(np.int64)
-    t_s = df["t_s"].to_numpy(np.float64)
-    # t_s was written relative to the first event; recover that zero from any row
-    first = int(mono[0] - round(t_s[0] * 1e9)) if n else 0
-    table = CanTable(mono.astype(np.uint64), df["bus"].to_numpy(np.uint8), address, dlc, data.copy())
+    table = CanTable(mono.astype(np.uint64), df["bus"].to_numpy(np.uint8), address, dlc, data)
     labels = df["segment"].to_numpy(str) if "segment" in df.columns else None
-    return Frames(table, t_s, first, labels, [str(path)], "csv")
+    return Chunk(table, df["t_s"].to_numpy(np.float64), labels)

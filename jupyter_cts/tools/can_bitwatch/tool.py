@@ -1,4 +1,4 @@
-"""can-bitwatch: what changed on the bus inside a window, bit by bit."""
+"""can-bitwatch: what changed on the bus inside a window, bit by bit, reading its input chunk by chunk."""
 
 from __future__ import annotations
 
@@ -8,21 +8,21 @@ from typing import Any
 
 import numpy as np
 
-from jupyter_cts.can.bits import parse_bit_selector
+from jupyter_cts.can.bits import BitSelector, parse_bit_selector
 from jupyter_cts.tools.base import InputKind, Tool, ToolContext
 from jupyter_cts.tools.can_bitwatch.analysis import (
     PARTS,
+    BitwatchAccumulator,
     Window,
     accel_hunt,
     counts_rows,
-    edges_of,
-    group_bits,
+    edge_rows,
     label_frames,
     per_address,
     window_only,
 )
 from jupyter_cts.tools.can_bitwatch.params import CanBitwatchParams
-from jupyter_cts.tools.can_bitwatch.source import Frames, load_frames
+from jupyter_cts.tools.can_bitwatch.source import Chunk, Source, open_source
 from jupyter_cts.tools.exports import combined_sha256, run_metadata, sha256_file, write_csv, write_json
 
 log = logging.getLogger(__name__)
@@ -57,32 +57,48 @@ COLUMNS: dict[str, list[str]] = {
     ],
 }
 EDGE_BITS_WITHOUT_WATCH = 50  # without a watch list, edges of this many window-only bits are listed
+EDGE_CAP = 400  # window edges kept per bit (pulse hunting and edge lists); busier bits are counted only
 
 
-def resolve_window(frames: Frames, params: CanBitwatchParams) -> tuple[Window, np.ndarray, list[str]]:
-    """The window and each frame's part: from the params, else the CSV's labels, else everything."""
-    if params.window_start is not None or params.window_dur is not None:
-        start = params.window_start or 0.0
-        end = start + params.window_dur if params.window_dur is not None else float("inf")
-        window = Window(start, end, "params")
-        return window, label_frames(frames.t_s, window), []
-    if frames.labels is not None and (frames.labels == "window").any():
-        inside = frames.t_s[frames.labels == "window"]
-        after = frames.t_s[frames.labels == "post"]
-        end = float(after.min()) if after.size else float("inf")
-        return Window(float(inside.min()), end, "can.csv labels"), frames.labels.astype(object), []
-    window = Window(0.0, float("inf"), "whole input")
+def chunk_labels(chunk: Chunk, params: CanBitwatchParams, window: Window | None) -> np.ndarray:
+    """Each frame's part: from the params' window, else the CSV's labels, else all "window"."""
+    if window is not None:
+        return label_frames(chunk.t_s, window)
+    if chunk.labels is not None:
+        # rlog-to-csv writes "all" when it had no window: then the whole input is the window
+        return np.where(chunk.labels == "all", "window", chunk.labels).astype(object)
+    return np.full(chunk.t_s.shape, "window", dtype=object)
+
+
+def params_window(params: CanBitwatchParams) -> Window | None:
+    if params.window_start is None and params.window_dur is None:
+        return None
+    start = params.window_start or 0.0
+    end = start + params.window_dur if params.window_dur is not None else float("inf")
+    return Window(start, end, "params")
+
+
+def found_window(acc: BitwatchAccumulator, source: Source, given: Window | None) -> tuple[Window, list[str]]:
+    """The window that was used, for the result: the params', the CSV's, or the whole input."""
+    if given is not None:
+        return given, []
+    if (
+        source.kind == "csv"
+        and acc.first_window_s < np.inf
+        and (acc.first_post_s < np.inf or acc.t_min < acc.first_window_s)
+    ):
+        return Window(acc.first_window_s, acc.first_post_s, "can.csv labels"), []
     note = (
         "no window given (window_start) and the input carries none: the whole input is the window, "
         "pre/post are empty"
     )
-    return window, np.full(frames.t_s.shape, "window", dtype=object), [note]
+    return Window(acc.t_min if acc.t_min < np.inf else 0.0, np.inf, "whole input"), [note]
 
 
-def part_durations(t_s: np.ndarray, window: Window) -> dict[str, float]:
-    if not t_s.size:
+def part_durations(acc: BitwatchAccumulator, window: Window) -> dict[str, float]:
+    if acc.t_min > acc.t_max:
         return dict.fromkeys(PARTS, 0.0)
-    lo, hi = float(t_s.min()), float(t_s.max())
+    lo, hi = acc.t_min, acc.t_max
     start, end = min(max(window.start_s, lo), hi), min(max(window.end_s, lo), hi)
     return {"pre": start - lo, "window": end - start, "post": hi - end}
 
@@ -103,53 +119,33 @@ class CanBitwatch(Tool):
 
     def run(self, inputs: list[Path], params: CanBitwatchParams, ctx: ToolContext) -> dict[str, Any]:
         ctx.progress(0, "reading frames")
-        frames = load_frames(inputs)
-        warnings = list(frames.warnings)
-        window, labels, notes = resolve_window(frames, params)
-        warnings += notes
-        durations = part_durations(frames.t_s, window)
-        ctx.progress(40, "counting bit flips")
-        groups = group_bits(frames.table, frames.t_s, labels)
-        by_pair = {(gb.address, gb.bus): gb for gb in groups}
+        source = open_source(inputs)
+        selectors = [parse_bit_selector(text) for text in params.watch]
+        acc = BitwatchAccumulator([(s.address, s.bus, s.g) for s in selectors], edge_cap=EDGE_CAP)
+        given = params_window(params)
+        frames = 0
+        for i, chunk in enumerate(source.chunks()):
+            acc.add(chunk.table, chunk.t_s, chunk_labels(chunk, params, given))
+            frames += len(chunk.table)
+            ctx.progress(min(5 + 5 * i, 70), f"{frames} frames read")
+        window, notes = found_window(acc, source, given)
+        warnings = [*source.warnings, *notes]
+        durations = part_durations(acc, window)
+        groups = acc.sorted_groups()
+        ctx.progress(75, "ranking bits")
 
         counts = counts_rows(groups, durations)
         only = window_only(groups)
         hunt = accel_hunt(groups, params.pulse_count, params.pulse_s, params.pulse_tolerance_s)
-        edges: list[dict[str, Any]] = []
-        watched = []
-        seen: set[tuple[int, int, int]] = set()
-        for text in params.watch:
-            sel = parse_bit_selector(text)
-            pairs = [(a, b) for (a, b) in by_pair if a == sel.address and (sel.bus is None or b == sel.bus)]
-            if not pairs:
-                warnings.append(f"watched bit {text}: address {sel.address:#x} has no frames in the input")
-            for pair in pairs:
-                if (*pair, sel.g) in seen:
-                    continue  # the same bit named twice (e.g. in both label styles)
-                seen.add((*pair, sel.g))
-                rows = edges_of(by_pair[pair], sel.g)
-                edges += rows
-                watched.append(
-                    {
-                        "selector": text,
-                        "address": f"0x{pair[0]:03X}",
-                        "bus": pair[1],
-                        "g": sel.g,
-                        "edges": {p: sum(1 for r in rows if r["segment"] == p) for p in PARTS},
-                    }
-                )
-        if not params.watch:
-            for row in only[:EDGE_BITS_WITHOUT_WATCH]:
-                edges += edges_of(by_pair[(int(str(row["address"]), 16), int(row["bus"]))], int(row["g"]))  # type: ignore[call-overload]
-        edges.sort(key=lambda r: (r["t_s"], r["address"], r["bus"], r["g"]))
+        edges, watched = self._edges(acc, params, selectors, only, warnings)
 
-        digests = [sha256_file(f) for f in frames.files]
+        digests = [sha256_file(f) for f in source.files]
         meta = run_metadata(
             self,
             params,
             ctx,
             input_sha256=combined_sha256(digests),
-            input_files=[{"path": f, "sha256": d} for f, d in zip(frames.files, digests, strict=True)],
+            input_files=[{"path": f, "sha256": d} for f, d in zip(source.files, digests, strict=True)],
             window={
                 "start_s": window.start_s,
                 "end_s": None if window.end_s == float("inf") else window.end_s,
@@ -168,13 +164,11 @@ class CanBitwatch(Tool):
         )
         result = {
             "input": {
-                "kind": frames.kind,
-                "files": frames.files,
-                "frames": len(frames.table),
-                "first_log_mono_time": frames.first_t_ns,
-                "duration_s": round(float(frames.t_s.max() - frames.t_s.min()), 6)
-                if frames.t_s.size
-                else 0.0,
+                "kind": source.kind,
+                "files": source.files,
+                "frames": frames,
+                "first_log_mono_time": source.first_t_ns,
+                "duration_s": round(acc.t_max - acc.t_min, 6) if frames else 0.0,
             },
             "window": meta["window"],
             "durations_s": {k: round(v, 6) for k, v in durations.items()},
@@ -192,3 +186,50 @@ class CanBitwatch(Tool):
         write_json(ctx, "result.json", result)
         ctx.progress(100, f"{len(only)} window-only bits, {len(hunt)} pulse candidates")
         return result
+
+    @staticmethod
+    def _edges(
+        acc: BitwatchAccumulator,
+        params: CanBitwatchParams,
+        selectors: list[BitSelector],
+        only: list[dict[str, Any]],
+        warnings: list[str],
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Every edge of the watched bits; without a watch list, of the bits changing only in the window."""
+        edges: list[dict[str, Any]] = []
+        watched = []
+        seen: set[tuple[int, int, int]] = set()
+        for text, sel in zip(params.watch, selectors, strict=True):
+            pairs = [
+                k for k in sorted(acc.groups) if k[0] == sel.address and (sel.bus is None or k[1] == sel.bus)
+            ]
+            if not pairs:
+                warnings.append(f"watched bit {text}: address {sel.address:#x} has no frames in the input")
+            for pair in pairs:
+                if (*pair, sel.g) in seen:
+                    continue  # the same bit named twice (e.g. in both label styles)
+                seen.add((*pair, sel.g))
+                gb = acc.groups[pair]
+                rows = edge_rows(gb, sel.g, gb.watched_edges.get(sel.g, []))
+                edges += rows
+                watched.append(
+                    {
+                        "selector": text,
+                        "address": f"0x{pair[0]:03X}",
+                        "bus": pair[1],
+                        "g": sel.g,
+                        "edges": {p: sum(1 for r in rows if r["segment"] == p) for p in PARTS},
+                    }
+                )
+        if not params.watch:
+            for row in only[:EDGE_BITS_WITHOUT_WATCH]:
+                gb = acc.groups[(int(str(row["address"]), 16), int(str(row["bus"])))]
+                g = int(str(row["g"]))
+                if g in gb.too_many:
+                    warnings.append(
+                        f"edges of {row['address']} bus {row['bus']} b{g} not listed: it flips too often"
+                    )
+                    continue
+                edges += edge_rows(gb, g, [(t, m, r, "window") for t, m, r in gb.window_edges.get(g, [])])
+        edges.sort(key=lambda r: (r["t_s"], r["address"], r["bus"], r["g"]))
+        return edges, watched

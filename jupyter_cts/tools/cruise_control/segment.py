@@ -21,7 +21,6 @@ from jupyter_cts.logs.reader import LogData
 from jupyter_cts.logs.table import CanTable
 from jupyter_cts.tools.cruise_control.flips import FlipSummary, summarize_flips
 from jupyter_cts.tools.cruise_control.params import CruiseControlParams
-from jupyter_cts.tools.cruise_control.reading import read_segment
 from jupyter_cts.tools.cruise_control.signals import (
     KPH_PER_MPH,
     ROLES,
@@ -33,6 +32,7 @@ from jupyter_cts.tools.cruise_control.signals import (
 )
 from jupyter_cts.tools.cruise_control.tracks import Track
 from jupyter_cts.tools.exports import sha256_file
+from jupyter_cts.tools.reading import read_segment
 
 log = logging.getLogger(__name__)
 

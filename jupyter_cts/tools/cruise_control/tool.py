@@ -20,9 +20,9 @@ from jupyter_cts.logs.source import SegmentFile, resolve_segments
 from jupyter_cts.tools.base import InputKind, ToolContext, map_segments, map_serial
 from jupyter_cts.tools.cruise_control.combine import Analysis, combine
 from jupyter_cts.tools.cruise_control.params import CruiseControlParams
-from jupyter_cts.tools.cruise_control.reading import read_segment
 from jupyter_cts.tools.cruise_control.segment import SegmentPartial, analyze_segment, reduce_segment
 from jupyter_cts.tools.exports import run_metadata, sha256_file, write_json, write_table
+from jupyter_cts.tools.reading import read_segment
 from jupyter_cts.tools.segmented import Plan, SegmentedTool, SegmentTask, analyze_task
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
-"""Read one segment the way the analyzer needs it: CAN frames, metadata and times, no carState.
+"""Read one segment the way the tools need it: CAN frames, metadata and times, no carState.
 
 ``jupyter_cts.logs.read_log`` also decodes every carState event through pycapnp, which costs about
-two thirds of reading a segment, and the analyzer reads everything it needs from raw CAN. Until the
+two thirds of reading a segment, and the tools read everything they need from raw CAN. Until the
 logs layer offers ``read_log(..., car_state=False)``, this module does the same steps without that
 one (using the reader's own decode and metadata helpers), and falls back to ``read_log`` whenever
 those helpers are not there.
