@@ -83,6 +83,22 @@ def test_the_window_comes_from_the_labels_rlog_to_csv_wrote(from_csv: tuple[Path
     assert result["durations_s"]["window"] == pytest.approx(WINDOW[1], abs=0.02)
 
 
+GOLDEN_KEYS = {
+    "result": ["input", "window", "durations_s", "frames", "addresses", "counts", "window_only",
+               "window_only_total", "watched", "edges", "accel_hunt", "warnings", "metadata"],
+    "per_address": ["metadata", "durations_s", "addresses"],
+    "address": ["address", "address_hex", "bus", "frames", "rate_hz", "bits_changed", "flips", "window_only_bits"],
+}  # fmt: skip
+
+
+def test_the_json_files_have_their_golden_keys(from_csv: tuple[Path, dict]) -> None:
+    out, result = from_csv
+    per_address = json.loads((out / "per_address.json").read_text())
+    assert list(json.loads((out / "result.json").read_text())) == GOLDEN_KEYS["result"] == list(result)
+    assert list(per_address) == GOLDEN_KEYS["per_address"]
+    assert all(list(a) == GOLDEN_KEYS["address"] for a in per_address["addresses"])
+
+
 @pytest.mark.parametrize("name", sorted(GOLDEN_HEADERS))
 def test_every_csv_has_its_golden_header_and_a_sidecar(from_csv: tuple[Path, dict], name: str) -> None:
     out, _ = from_csv

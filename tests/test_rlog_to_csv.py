@@ -81,8 +81,12 @@ def test_buses_and_addresses_filter_the_rows(route: Path, tmp_path: Path) -> Non
     assert set(df["address"]) == {"0x146", "0x13A"} and set(df["bus"]) == {0}
 
 
+GOLDEN_RESULT_KEYS = ["rows", "rows_by_segment", "window", "input", "columns", "warnings", "metadata"]
+
+
 def test_the_csv_has_a_plain_header_and_a_sidecar_naming_its_run(route: Path, tmp_path: Path) -> None:
-    export(route, tmp_path, window_start=3, window_dur=1)
+    result = export(route, tmp_path, window_start=3, window_dur=1)
+    assert list(result) == GOLDEN_RESULT_KEYS and result["columns"] == HEADER.split(",")
     with open(tmp_path / "can.csv", newline="") as f:
         assert ",".join(next(csv.reader(f))) == HEADER
     meta = json.loads((tmp_path / "can.csv.meta.json").read_text())

@@ -147,6 +147,21 @@ def bit_counts_per_group(values: np.ndarray, group_of: np.ndarray, n_groups: int
     return out
 
 
+def sum_bits_per_run(values: np.ndarray, run_start: np.ndarray) -> np.ndarray:
+    """How many rows of each run have each bit set: (runs, 8 * bytes) int32, runs given by their starts.
+
+    Eight bits' 0/1 values sit in the eight byte lanes of a uint64, so one uint64 addition adds eight
+    bits at once; runs are cut into pieces of at most 255 rows first, so no lane ever carries into
+    the next, and the pieces' byte lanes are then added up per run.
+    """
+    n = values.shape[0]
+    lanes = np.unpackbits(values, axis=1, bitorder="little").view(np.uint64)  # (rows, bytes)
+    pieces = np.union1d(run_start, np.arange(0, n, 255))
+    sums = np.add.reduceat(lanes, pieces, axis=0)
+    per_piece = sums.view(np.uint8).reshape(pieces.size, values.shape[1] * 8)
+    return np.add.reduceat(per_piece, np.searchsorted(pieces, run_start), axis=0, dtype=np.int32)
+
+
 def summarize_flips(
     table: CanTable,
     query_t: np.ndarray,
@@ -209,10 +224,8 @@ def summarize_flips(
     # Near the segment's edges every flip time is a sample, so runs there are single rows.
     bin_of = np.searchsorted(sample_t, ts, side="left")
     run_start = np.flatnonzero(np.concatenate([[True], (gk[1:] != gk[:-1]) | (bin_of[1:] != bin_of[:-1])]))
-    # bits as rows (bit x frame, contiguous) make the reduceat walk memory in order
-    flips_t = np.unpackbits(np.ascontiguousarray(change.T), axis=0, bitorder="little")
-    run_counts = np.add.reduceat(flips_t, run_start, axis=1, dtype=np.int32)  # (bits, runs)
-    toggles_g = np.add.reduceat(run_counts, np.searchsorted(run_start, starts), axis=1).T
+    run_counts = sum_bits_per_run(change, run_start)  # (runs, bits)
+    toggles_g = np.add.reduceat(run_counts, np.searchsorted(run_start, starts), axis=0)
     rises_g = bit_counts_per_group(rising, group_of, ng)
     nb = nbytes * 8
     # one key per (group, bit) within the group's payload length
@@ -230,12 +243,12 @@ def summarize_flips(
 
     # the cumulative counts at each sample, as their non-zero steps
     counted = np.flatnonzero(bin_of[run_start] < sample_t.size)
-    cc, rr = np.nonzero(run_counts[:, counted])
+    rr, cc = np.nonzero(run_counts[counted])
     run_rows = run_start[counted[rr]]
     cum_rows = np.flatnonzero(toggles > 0)
     step_row = np.searchsorted(cum_rows, row_of[group_of[run_rows], cc])
     step_col = bin_of[run_rows]
-    step_count = run_counts[cc, counted[rr]]
+    step_count = run_counts[counted[rr], cc]
     by_col = np.lexsort((step_row, step_col))  # sample by sample, so a prefix is "up to sample j"
 
     # flip times of the bits that flip rarely: only the rows where such a bit changed get unpacked
