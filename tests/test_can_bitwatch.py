@@ -87,7 +87,8 @@ GOLDEN_KEYS = {
     "result": ["input", "window", "durations_s", "frames", "addresses", "counts", "window_only",
                "window_only_total", "watched", "edges", "accel_hunt", "warnings", "metadata"],
     "per_address": ["metadata", "durations_s", "addresses"],
-    "address": ["address", "address_hex", "bus", "frames", "rate_hz", "bits_changed", "flips", "window_only_bits"],
+    "address": ["address", "address_hex", "bus", "frames", "rate_hz", "bits_changed", "flips",
+                "window_only_bits"],
 }  # fmt: skip
 
 
