@@ -81,8 +81,16 @@ class Cluster:
         assert self.address.startswith("tcp://"), "the cluster did not start"
         self.client = Client(self.address, set_as_default=False, timeout=30)
 
+    def kill(self) -> None:
+        """The whole cluster dies at once (scheduler and workers), as when its machine goes down."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
     def close(self) -> None:
         self.client.close()
+        if self.process.poll() is not None:
+            return
         assert self.process.stdin is not None
         self.process.stdin.close()
         try:
@@ -314,3 +322,17 @@ def test_a_worker_that_cannot_see_the_logs_folder_fails_the_run_before_anything_
         os.killpg(blind.pid, signal.SIGKILL)
         blind.wait()
         testing.wait_until(lambda: len(cluster.worker_pids()) == 2, 30, "the blind worker to leave")
+
+
+def test_the_scheduler_going_away_mid_run_fails_the_run_clearly(
+    dask_engine, cluster: Cluster, routes: Routes
+) -> None:
+    """Last in this file: it takes the module's cluster down."""
+    run = dask_engine.start_run(run_request("test-segment-probe", {"seconds": 2}, str(routes.get("demo", 6))))
+    testing.wait_until(
+        lambda: "processing" in cluster.tasks_of(run.run_id).values(), 30, "tasks on the cluster"
+    )
+    cluster.kill()
+    ended = dask_engine.wait(run.run_id, 60)
+    assert ended.status == RunStatus.FAILED, ended.status
+    assert f"lost the connection to the Dask scheduler at {cluster.address}" in ended.error, ended.error

@@ -156,9 +156,15 @@ class DaskMapper:
                 "memory?) and run it again"
             ) from None
         except distributed.CancelledError as exc:
+            why = str(exc).strip().splitlines()[0] if str(exc).strip() else "canceled"
+            if "connection-lost" in why:
+                raise ClusterError(
+                    f"lost the connection to the Dask scheduler at {self.address} while analysing "
+                    f"{describe_item(item)}; check that the scheduler is still running, then run it again"
+                ) from None
             raise ClusterError(
-                f"the Dask scheduler at {self.address} dropped the task for {describe_item(item)} "
-                f"({exc or 'canceled'}); was the cluster restarted? Run it again"
+                f"the Dask scheduler at {self.address} dropped the task for {describe_item(item)} ({why}); "
+                "was the cluster restarted? Run it again"
             ) from None
 
     def _check_cluster(self, client: Client, remaining: int, no_workers_since: float | None) -> float | None:
