@@ -13,7 +13,7 @@ import pydantic
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
-from jupyter_cts.engine.models import Run
+from jupyter_cts.engine.models import Artifact, Run
 from jupyter_cts.server.errors import APIError, describe_fields, error_body, pydantic_errors, to_api_error
 
 if TYPE_CHECKING:
@@ -29,6 +29,11 @@ AUTH_MESSAGE = (
 )
 # Run ids are short and URL-safe; anything else cannot name a run, so it never reaches the engine.
 _RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9._-]+$")  # needs no percent-encoding in a URL path
+
+
+def _url_name(name: str) -> str:
+    return name if _PLAIN_NAME.match(name) else quote(name, safe="")
 
 
 class CTSHandler(APIHandler):
@@ -125,13 +130,20 @@ class CTSHandler(APIHandler):
         """An absolute path under this server's base_url: ``{base_url}v1/...``."""
         return url_path_join(self.base_url, "v1", *(quote(p, safe="") for p in parts))
 
-    def with_urls(self, run: Run) -> Run:
-        """Fill each artifact's download URL (the engine does not know the server's base_url)."""
-        arts = [
-            a.model_copy(update={"url": self.api_url("runs", run.run_id, "artifacts", a.name)})
-            for a in run.artifacts
-        ]
-        return run.model_copy(update={"artifacts": arts})
+    def run_body(self, run: Run) -> dict[str, Any]:
+        """The run as JSON, each artifact with its download URL (the engine does not know base_url).
+
+        Status polling answers with this for every request, so it stays on plain dicts."""
+        body = run.model_dump(mode="json")
+        if body["artifacts"]:
+            prefix = self.api_url("runs", run.run_id, "artifacts") + "/"
+            for art in body["artifacts"]:
+                art["url"] = prefix + _url_name(art["name"])
+        return body
+
+    def artifact_urls(self, run_id: str, artifacts: list[Artifact]) -> list[Artifact]:
+        prefix = self.api_url("runs", run_id, "artifacts") + "/"
+        return [a.model_copy(update={"url": prefix + _url_name(a.name)}) for a in artifacts]
 
     def write_json(self, data: Any, status: int = 200) -> None:
         self.set_status(status)

@@ -60,7 +60,7 @@ class RunsHandler(CTSHandler):
         runs = self.quick(
             self.engine.list_runs, status=q.status, tool_id=q.tool_id, limit=q.limit, offset=q.offset
         )
-        self.write_json(runs.model_copy(update={"runs": [self.with_urls(r) for r in runs.runs]}))
+        self.write_json({"runs": [self.run_body(r) for r in runs.runs], "total": runs.total})
 
     @web.authenticated
     @authorized
@@ -68,7 +68,7 @@ class RunsHandler(CTSHandler):
         request = self.parse_body(RunRequest)
         run = await self.call(self.engine.start_run, request)
         self.set_header("Location", self.api_url("runs", run.run_id))
-        self.write_json(self.with_urls(run), status=202)
+        self.write_json(self.run_body(run), status=202)
 
 
 class RunHandler(CTSHandler):
@@ -76,13 +76,13 @@ class RunHandler(CTSHandler):
     @authorized
     async def get(self, run_id: str) -> None:
         run = self.quick(self.engine.get_run_status, self.check_run_id(run_id))
-        self.write_json(self.with_urls(run))
+        self.write_json(self.run_body(run))
 
     @web.authenticated
     @authorized
     async def delete(self, run_id: str) -> None:
         run = await self.call(self.engine.cancel_run, self.check_run_id(run_id))
-        self.write_json(self.with_urls(run), status=202)
+        self.write_json(self.run_body(run), status=202)
 
 
 class ResultHandler(CTSHandler):
@@ -98,9 +98,7 @@ class ArtifactsHandler(CTSHandler):
     @authorized
     async def get(self, run_id: str) -> None:
         arts = await self.call(self.engine.list_artifacts, self.check_run_id(run_id))
-        self.write_json(
-            [a.model_copy(update={"url": self.api_url("runs", run_id, "artifacts", a.name)}) for a in arts]
-        )
+        self.write_json(self.artifact_urls(run_id, arts))
 
 
 class ArtifactHandler(CTSHandler):
