@@ -324,6 +324,24 @@ def test_a_worker_that_cannot_see_the_logs_folder_fails_the_run_before_anything_
         testing.wait_until(lambda: len(cluster.worker_pids()) == 2, 30, "the blind worker to leave")
 
 
+def test_a_sigterm_to_the_run_process_cancels_its_tasks_on_the_cluster(
+    dask_engine, cluster: Cluster, routes: Routes
+) -> None:
+    run = dask_engine.start_run(run_request("test-segment-probe", {"seconds": 3}, str(routes.get("demo", 6))))
+    testing.wait_until(
+        lambda: "processing" in cluster.tasks_of(run.run_id).values(), 30, "tasks on the cluster"
+    )
+    (pid,) = [
+        int(r.message.split()[-1])
+        for r in dask_engine.get_logs(run.run_id)
+        if "running in process" in r.message
+    ]
+    os.kill(pid, signal.SIGTERM)
+    ended = dask_engine.wait(run.run_id, 30)
+    assert ended.status == RunStatus.FAILED and "SIGTERM" in ended.error, ended.error
+    testing.wait_until(lambda: not cluster.tasks_of(run.run_id), 10, "the scheduler to drop the run's tasks")
+
+
 def test_the_scheduler_going_away_mid_run_fails_the_run_clearly(
     dask_engine, cluster: Cluster, routes: Routes
 ) -> None:

@@ -277,13 +277,21 @@ def _unreadable(paths: list[str]) -> tuple[str, list[str]]:
 
 @contextlib.contextmanager
 def _cancel_on_sigterm(client: Client, futures: list[Future]) -> Iterator[None]:
-    """A SIGTERM (a polite kill) cancels the run's tasks on the cluster before the process ends."""
+    """A SIGTERM (a polite kill) cancels the run's tasks on the cluster, then ends the process by it.
+
+    Done in the handler itself: the exception a handler could raise would surface wherever the
+    tool happens to be, maybe long before the mapper's cleanup runs.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def on_term(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)  # unwinds to _release, which cancels the futures
+        with contextlib.suppress(Exception):
+            client.cancel([f for f in futures if not f.done()])
+            client.close(timeout=2)  # flushes the cancel to the scheduler
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
 
     previous = signal.signal(signal.SIGTERM, on_term)
     try:

@@ -1,0 +1,184 @@
+"""Route fan-out: a 30-segment generated route analysed by 1 vs 2 workers, and the server's memory.
+
+    .venv/bin/python bench/route.py [--segments 30] [--repeat 2] [--route DIR] [--skip-dask]
+
+1. Speed. The cruise-control analyzer over the route, run directly (as ``cts run --local`` runs it
+   in its run process) with three segment mappers: serial (the baseline), the local executor's
+   process pool with 1 and 2 processes, and a ``distributed.LocalCluster`` with 1 and 2 worker
+   processes. Printed: wall time of the whole run (plan, segments, combine, report) and of the
+   segment phase alone (what the workers share), and the 2-worker speedup over 1 worker. Target:
+   at least 1.7x on 2 idle cores for the segment phase; the whole run's speedup is bounded by its
+   serial part (reading the first file, combining, the report and plot), printed beside it.
+   Timings are the best of ``--repeat`` runs, interleaved so a busy machine slows every contender;
+   the load average is printed, since other work on the machine takes cores from the workers.
+2. Memory. A fresh process plays the server: an ``ExecutionEngine`` runs the analyzer on a route of
+   N segments (N = 10 and --segments) and reports its own peak RSS and the run process's. Target:
+   the server's peak is flat in N (its runs hold the partials, not the server).
+
+The route is generated once (``jupyter_cts.synth``, one-minute segments) and kept in --route.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from jupyter_cts.engine.fanout import PoolMapper
+from jupyter_cts.synth import preset, write_route
+from jupyter_cts.tools.base import DirectoryContext, map_serial
+from jupyter_cts.tools.cruise_control import CruiseControlAnalyzer, CruiseControlParams
+
+DEFAULT_ROUTE_DIR = Path(tempfile.gettempdir()) / "cts-bench-route"
+
+
+def route(root: Path, segments: int) -> Path:
+    """A generated route of ``segments`` one-minute segments, written once and reused."""
+    folder = root / f"demo-{segments}"
+    if not (folder / "truth.json").is_file():
+        print(f"writing a {segments}-segment route to {folder} ...", flush=True)
+        write_route(folder, preset("demo", 60.0 * segments), segments=segments)
+    return folder
+
+
+class Timed:
+    """Wraps a mapper to time the segment phase of a run (from the first item to the last result)."""
+
+    def __init__(self, mapper: Any) -> None:
+        self.mapper = mapper
+        self.seconds = 0.0
+
+    def __call__(self, fn: Any, items: Any, on_done: Any = None) -> Any:
+        start = time.perf_counter()
+        yield from self.mapper(fn, items, on_done)
+        self.seconds = time.perf_counter() - start
+
+
+def analyse(path: Path, mapper: Any, out: Path) -> tuple[float, float]:
+    """Wall time of one whole run, and of its segment phase."""
+    timed = Timed(mapper)
+    start = time.perf_counter()
+    CruiseControlAnalyzer().run([path], CruiseControlParams(), DirectoryContext(out, mapper=timed))
+    return time.perf_counter() - start, timed.seconds
+
+
+def speed(path: Path, repeat: int, with_dask: bool, out: Path) -> dict[str, tuple[float, float]]:
+    mappers: dict[str, Any] = {"serial": map_serial, "pool x1": PoolMapper(1), "pool x2": PoolMapper(2)}
+    clusters = []
+    if with_dask:
+        from distributed import LocalCluster
+
+        from jupyter_cts.engine.executors.dask import DaskMapper
+
+        for n in (1, 2):
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+            clusters.append(cluster)
+            mappers[f"dask x{n}"] = DaskMapper(cluster.scheduler_address, run_id=f"bench{n}")
+    best: dict[str, tuple[float, float]] = {}
+    try:
+        analyse(path, map_serial, out / "warm")  # imports, DBC cache, page cache
+        for _ in range(repeat):
+            for name, mapper in mappers.items():
+                wall, phase = analyse(path, mapper, out / name.replace(" ", "-"))
+                if name not in best or wall < best[name][0]:
+                    best[name] = (wall, phase)
+    finally:
+        for cluster in clusters:
+            cluster.close()
+    return best
+
+
+def server_memory(path: Path) -> dict[str, float]:
+    """Runs in a fresh process (``--server-memory PATH``): one engine run, then the peaks."""
+    from jupyter_cts.engine import EngineConfig, ExecutionEngine
+    from jupyter_cts.engine.models import RunInput, RunRequest
+
+    with tempfile.TemporaryDirectory() as data:
+        config = EngineConfig(data_dir=Path(data), root_dir=path.parent, max_concurrent_runs=1)
+        with ExecutionEngine(config) as engine:
+            request = RunRequest(
+                tool_id="cruise-control-analyzer", input=RunInput(type="path", value=str(path))
+            )
+            run = engine.execute_tool(request, timeout=600)
+    if run.status != "completed":
+        raise SystemExit(f"the run failed: {run.error}")
+    return {
+        "server_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "run_peak_mb": run.metrics.max_rss_mb or float("nan"),
+        "wall_s": run.metrics.wall_s or float("nan"),
+    }
+
+
+def memory(paths: dict[int, Path]) -> dict[int, dict[str, float]]:
+    found = {}
+    for n, path in paths.items():
+        out = subprocess.run(
+            [sys.executable, __file__, "--server-memory", str(path)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        found[n] = json.loads(out.stdout.strip().splitlines()[-1])
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--segments", type=int, default=30)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument(
+        "--route", type=Path, default=DEFAULT_ROUTE_DIR, help="where generated routes are kept"
+    )
+    parser.add_argument("--skip-dask", action="store_true", help="only the local process pool")
+    parser.add_argument("--server-memory", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.server_memory:
+        print(json.dumps(server_memory(args.server_memory)))
+        return
+
+    big = route(args.route, args.segments)
+    small = route(args.route, 10)
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as out:
+        best = speed(big, args.repeat, not args.skip_dask, Path(out))
+    print(f"\n{args.segments}-segment route, best of {args.repeat}: whole run / segment phase (s)")
+    print(
+        f"  (load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs)"
+    )
+    for name, (wall, phase) in best.items():
+        print(f"  {name:9s} {wall:7.2f} / {phase:6.2f}")
+    for kind in ("pool", "dask"):
+        if f"{kind} x1" in best:
+            one, two = best[f"{kind} x1"], best[f"{kind} x2"]
+            # Amdahl: what 2 workers could give at best, with the rest of the run (plan, combine,
+            # report) serial in the run process
+            bound = one[0] / (one[0] - one[1] + one[1] / 2)
+            ok = "ok" if one[1] / two[1] >= 1.7 else "below target"
+            print(
+                f"  {kind}: 2 workers vs 1: {one[1] / two[1]:.2f}x segment phase (target >= 1.7x: {ok}), "
+                f"{one[0] / two[0]:.2f}x whole run (at most {bound:.2f}x with the serial part); "
+                f"2 workers vs serial {best['serial'][0] / two[0]:.2f}x whole run"
+            )
+
+    mem = memory({10: small, args.segments: big})
+    print("\nserver process (an engine running one route) vs route length")
+    for n, m in mem.items():
+        print(
+            f"  {n:3d} segments: server peak {m['server_peak_mb']:6.1f} MB, "
+            f"run process peak {m['run_peak_mb']:6.1f} MB, run {m['wall_s']:.2f} s"
+        )
+    ratio = mem[args.segments]["server_peak_mb"] / mem[10]["server_peak_mb"]
+    print(f"  server peak {args.segments} vs 10 segments: {ratio:.2f}x (target: flat, <= 1.1x)")
+
+
+if __name__ == "__main__":
+    main()
