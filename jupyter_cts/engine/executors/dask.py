@@ -22,6 +22,7 @@ import contextlib
 import logging
 import os
 import queue
+import secrets
 import signal
 import threading
 import time
@@ -115,7 +116,11 @@ class DaskMapper:
         try:
             self._wait_for_workers(client)
             check_workers_can_read(client, self.address, [p for p in map(item_path, items) if p])
-            keys = [f"cts-segment-{self.run_id or 'direct'}-{i}" for i in range(len(items))]
+            # Unique per call (two maps must never share a key: the scheduler would treat them as
+            # one task); readable in the dashboard: run id and segment index.
+            token = secrets.token_hex(4)
+            keys = [f"cts-segment-{self.run_id or 'direct'}-{token}-{getattr(item, 'index', i)}"
+                    for i, item in enumerate(items)]  # fmt: skip
             futures = client.map(fn, items, key=keys, pure=False)
             log.info("submitted %d segments to the Dask scheduler at %s", len(items), self.address)
             with _cancel_on_sigterm(client, futures):
@@ -147,7 +152,15 @@ class DaskMapper:
 
     def _result(self, future: Future, item: Any) -> Any:
         try:
-            return future.result()
+            # Done already; the timeout only matters when the worker holding the result died and
+            # the scheduler must compute it again.
+            return future.result(timeout=max(60.0, self.worker_wait_s * 2))
+        except TimeoutError:
+            raise ClusterError(
+                f"could not fetch the result for {describe_item(item)} from the Dask cluster at "
+                f"{self.address} (the worker holding it was lost, and no other worker computed it again); "
+                "run it again"
+            ) from None
         except distributed.KilledWorker as exc:
             raise ClusterError(
                 f"Dask workers died while analysing {describe_item(item)}, too often for the scheduler "
