@@ -298,3 +298,14 @@ def test_the_command_line_writes_a_route_and_says_where(tmp_path):
         timeout=60,
     )
     assert usage.returncode == 1 and "--out" in usage.stderr, "a usage error exits 1, like every cts command"
+
+
+@pytest.mark.parametrize("duration_s", [5.0, 20.0, 90.0])
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_presets_fit_drives_shorter_or_longer_than_their_minute(name, duration_s):
+    truth = generate(preset(name, duration_s)).truth()
+    for kind, presses in truth["presses"].items():
+        assert all(p["t_s"] < duration_s for p in presses), kind
+    for window in truth["marker_windows"]:
+        assert window["start_s"] < duration_s
+        assert window["partial"] or window["end_s"] <= duration_s

@@ -85,7 +85,8 @@ def stalk_and_lamp(t_s: np.ndarray, spans: list[Span]) -> tuple[np.ndarray, np.n
     stalk = np.zeros(t_s.shape[0], bool)
     lamp = np.zeros(t_s.shape[0], bool)
     for s in spans:
-        k0, k1 = tick_of(s.start_s), tick_of(s.end_s)
+        # a span running past the end of the drive is cut there (an unclosed marker)
+        k0, k1 = min(tick_of(s.start_s), len(t_s)), min(tick_of(s.end_s), len(t_s))
         stalk[k0:k1] = True
         phase = (np.arange(k1 - k0) / TICKS_PER_S) % BLINK_PERIOD_S
         lamp[k0:k1] = phase < BLINK_PERIOD_S / 2

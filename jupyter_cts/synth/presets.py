@@ -53,6 +53,15 @@ def _demo_events(o: float, last: bool) -> dict[str, list]:
     }
 
 
+def _starts_before(item: Any, duration_s: float) -> bool:
+    """A drive shorter than the pattern keeps only the events that begin inside it."""
+    if isinstance(item, Press):
+        return item.t_s < duration_s
+    if isinstance(item, Span):
+        return item.start_s < duration_s
+    return True
+
+
 def _build(
     name: str, duration_s: float, seed: int, per_minute: Callable[[int, bool], dict], **fixed
 ) -> Scenario:
@@ -60,7 +69,7 @@ def _build(
     merged: dict[str, Any] = {}
     for m in range(n):
         for key, items in per_minute(m, m == n - 1).items():
-            merged.setdefault(key, []).extend(items)
+            merged.setdefault(key, []).extend(i for i in items if _starts_before(i, duration_s))
     return Scenario(name=name, duration_s=duration_s, seed=seed, **merged, **fixed)
 
 
