@@ -36,7 +36,9 @@ class RunInput(BaseModel):
     type: Literal["path", "upload", "none"] = "path"
     value: str | list[str] | None = Field(
         default=None,
-        description="A path (relative to the server's root_dir, or absolute), a list of paths, or an upload_id.",
+        description=(
+            "A path (relative to the server's root_dir, or absolute), a list of paths, or an upload_id."
+        ),
     )
 
 
@@ -46,10 +48,14 @@ class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tool_id: str = Field(description="Id of a registered tool, e.g. cruise-control-analyzer.")
-    params: dict[str, Any] = Field(default_factory=dict, description="Tool parameters; see the tool's params_schema.")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Tool parameters; see the tool's params_schema."
+    )
     input: RunInput | None = None
     name: str | None = Field(default=None, max_length=200)
-    timeout_s: float | None = Field(default=None, gt=0, description="Per-run timeout, capped by the server's maximum.")
+    timeout_s: float | None = Field(
+        default=None, gt=0, description="Per-run timeout, capped by the server's maximum."
+    )
 
 
 class RunMetrics(BaseModel):
