@@ -15,12 +15,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m jupyter_cts.demo
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python scripts/ensure_browser.py
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check jupyter_cts tests bench
+	$(BIN)/ruff check jupyter_cts tests bench scripts
+	$(BIN)/ruff format --check jupyter_cts tests bench scripts
 	$(BIN)/mypy jupyter_cts
 
 bench: $(STAMP)
