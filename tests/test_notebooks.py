@@ -37,8 +37,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     root.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CTS_", "JUPYTER_CTS_", "JUPYTERHUB_"))}
     env["JUPYTER_RUNTIME_DIR"] = str(base / "runtime")
-    lite = launch(root, data_dir=base / "data", env=env, log_path=base / "server.log",
-                  args=["--ServerApp.allow_root=True", "--CTSApp.max_concurrent_runs=2"])
+    lite = launch(
+        root,
+        data_dir=base / "data",
+        env=env,
+        log_path=base / "server.log",
+        args=["--ServerApp.allow_root=True", "--CTSApp.max_concurrent_runs=2"],
+    )
     try:
         yield lite
     finally:
@@ -55,8 +60,9 @@ def execute(name: str, server: Any) -> nbformat.NotebookNode:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CTS_", "JUPYTER_CTS_", "JUPYTERHUB_"))}
     env.pop("MPLBACKEND", None)  # the kernel's inline backend, as in JupyterLab
     env.update(CTS_URL=server.url, CTS_TOKEN=server.token)
-    client = NotebookClient(notebook, kernel_name="python3", timeout=CELL_TIMEOUT_S,
-                            resources={"metadata": {"path": str(folder)}})
+    client = NotebookClient(
+        notebook, kernel_name="python3", timeout=CELL_TIMEOUT_S, resources={"metadata": {"path": str(folder)}}
+    )
     client.execute(env=env)
     nbformat.write(notebook, path)  # kept next to the server's files for a look after a failure
     return notebook

@@ -30,7 +30,10 @@ NOTEBOOK = REPO / "notebooks" / "cruise_control.ipynb"
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
     "--disable-dev-shm-usage",  # containers often give /dev/shm only 64 MB
 ]
 LAB_START_S = 120
@@ -62,8 +65,13 @@ def _clean_env(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CTS_", "JUPYTER_CTS_", "JUPYTERHUB_"))}
     for name in ("runtime", "config", "data"):
         (tmp / name).mkdir(parents=True, exist_ok=True)
-    env.update(JUPYTER_RUNTIME_DIR=str(tmp / "runtime"), JUPYTER_CONFIG_DIR=str(tmp / "config"),
-               JUPYTER_DATA_DIR=str(tmp / "data"), JUPYTER_PLATFORM_DIRS="1", PYTHONUNBUFFERED="1")
+    env.update(
+        JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+        JUPYTER_CONFIG_DIR=str(tmp / "config"),
+        JUPYTER_DATA_DIR=str(tmp / "data"),
+        JUPYTER_PLATFORM_DIRS="1",
+        PYTHONUNBUFFERED="1",
+    )
     return env
 
 
@@ -102,17 +110,26 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     ARTIFACTS.mkdir(exist_ok=True)
     log = ARTIFACTS / "browser_jupyterlab.log"
     cmd = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", "--ServerApp.port=0",
-        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-        f"--CTSApp.data_dir={tmp / 'cts-data'}", "--CTSApp.max_concurrent_runs=2",
-        f"--LabApp.user_settings_dir={tmp / 'settings'}", f"--LabApp.workspaces_dir={tmp / 'workspaces'}",
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        "--ServerApp.port=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        f"--CTSApp.data_dir={tmp / 'cts-data'}",
+        "--CTSApp.max_concurrent_runs=2",
+        f"--LabApp.user_settings_dir={tmp / 'settings'}",
+        f"--LabApp.workspaces_dir={tmp / 'workspaces'}",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")  # CI containers run as root
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=root, env=_clean_env(tmp), stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, cwd=root, env=_clean_env(tmp), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         url = _server_url(tmp / "runtime", proc.pid, proc, log)
         server = Lab(url, token, root, proc, log)
@@ -156,8 +173,11 @@ def test_worked_notebook_form_runs_an_analysis_in_chromium(lab: Lab) -> None:
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
             page.goto(f"{lab.url}lab/tree/{NOTEBOOK.name}?token={lab.token}", timeout=LAB_START_S * 1000)
             page.wait_for_selector(".jp-Notebook", timeout=LAB_START_S * 1000)
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", state="attached",
-                                   timeout=LAB_START_S * 1000)
+            page.wait_for_selector(
+                ".jp-Notebook-ExecutionIndicator[data-status='idle']",
+                state="attached",
+                timeout=LAB_START_S * 1000,
+            )
             _run_all_cells(page)
 
             # The form renders from the tool's schema: fill in two fields like a person would.
@@ -199,8 +219,11 @@ def test_worked_notebook_form_runs_an_analysis_in_chromium(lab: Lab) -> None:
             assert report.ok and report.headers["content-type"].startswith("text/html"), report.status
 
             # Wait for the rest of the notebook (the run from code, the plot) and check no cell failed.
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", state="attached",
-                                   timeout=NOTEBOOK_S * 1000)
+            page.wait_for_selector(
+                ".jp-Notebook-ExecutionIndicator[data-status='idle']",
+                state="attached",
+                timeout=NOTEBOOK_S * 1000,
+            )
             errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")
             assert errors.count() == 0, errors.first.inner_text()
         finally:

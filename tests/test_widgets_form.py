@@ -37,13 +37,20 @@ class Marker(StrEnum):
 class HandMade(BaseModel):
     """Parameters shaped like a real tool's, one of each kind the form generator knows."""
 
-    speed_min: float = Field(55.0, ge=0, le=150, title="Minimum speed", description="Lower edge of the band.",
-                             json_schema_extra={"unit": "mph"})
+    speed_min: float = Field(
+        55.0,
+        ge=0,
+        le=150,
+        title="Minimum speed",
+        description="Lower edge of the band.",
+        json_schema_extra={"unit": "mph"},
+    )
     marker_type: Marker = Marker.BLINKERS
     mode: Literal["fast", "exact"] = "exact"
     export_csv: bool = True
-    marker_timeout: float = Field(15.0, gt=0, description="How long a window may stay open.",
-                                  json_schema_extra={"unit": "s"})
+    marker_timeout: float = Field(
+        15.0, gt=0, description="How long a window may stay open.", json_schema_extra={"unit": "s"}
+    )
     repeats: int = Field(3, ge=1)
     engaged_bit: str | None = Field(None, pattern=r"^0x[0-9A-Fa-f]+:", description="e.g. 0x241:b55")
     engaged_bus: int | None = Field(None, ge=0, le=255)
@@ -56,9 +63,15 @@ class HandMade(BaseModel):
 
 def offline_form(model: type[BaseModel] = HandMade, input_kind: str = "log", **kwargs: Any) -> ToolForm:
     """A form from a schema alone, as a tool author previews it before any server runs it."""
-    info = ToolInfo(id="hand-made", name="Hand made", description="A <b>test</b> tool & friends.",
-                    category="test", version="0.0.1", input=input_kind,  # type: ignore[arg-type]
-                    params_schema=model.model_json_schema())
+    info = ToolInfo(
+        id="hand-made",
+        name="Hand made",
+        description="A <b>test</b> tool & friends.",
+        category="test",
+        version="0.0.1",
+        input=input_kind,  # type: ignore[arg-type]
+        params_schema=model.model_json_schema(),
+    )
     return ToolForm(info, **kwargs)
 
 
@@ -85,8 +98,14 @@ def test_each_schema_rule_gets_its_control():
 def test_defaults_fill_the_form_and_empty_optionals_are_left_out():
     form = offline_form(values={"owner": "me"})
     assert form.values() == {
-        "speed_min": 55.0, "marker_type": "blinkers", "mode": "exact", "export_csv": True,
-        "marker_timeout": 15.0, "repeats": 3, "label": "drive", "owner": "me",
+        "speed_min": 55.0,
+        "marker_type": "blinkers",
+        "mode": "exact",
+        "export_csv": True,
+        "marker_timeout": 15.0,
+        "repeats": 3,
+        "label": "drive",
+        "owner": "me",
     }
 
 
@@ -212,10 +231,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     root = base / "root"
     write_segment(root / "demo" / "rlog.zst", preset("demo"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CTS_", "JUPYTER_CTS_", "JUPYTERHUB_"))}
-    env.update(PYTHONPATH=os.pathsep.join([str(PLUGINS), env.get("PYTHONPATH", "")]),
-               JUPYTER_RUNTIME_DIR=str(base / "runtime"))
-    lite = launch(root, data_dir=base / "data", env=env, log_path=base / "server.log",
-                  args=["--ServerApp.allow_root=True", "--CTSApp.max_concurrent_runs=2"])
+    env.update(
+        PYTHONPATH=os.pathsep.join([str(PLUGINS), env.get("PYTHONPATH", "")]),
+        JUPYTER_RUNTIME_DIR=str(base / "runtime"),
+    )
+    lite = launch(
+        root,
+        data_dir=base / "data",
+        env=env,
+        log_path=base / "server.log",
+        args=["--ServerApp.allow_root=True", "--CTSApp.max_concurrent_runs=2"],
+    )
     try:
         yield lite
     finally:
@@ -322,8 +348,15 @@ def test_a_log_can_be_uploaded_instead(client, server):
     form.input.mode.value = "upload"
     data = (Path(server.root_dir) / "demo" / "rlog.zst").read_bytes()
     # What the browser's file dialog hands the kernel.
-    form.input.upload.value = ({"name": "rlog.zst", "type": "application/zstd", "size": len(data),
-                                "content": memoryview(data), "last_modified": datetime.now(UTC)},)
+    form.input.upload.value = (
+        {
+            "name": "rlog.zst",
+            "type": "application/zstd",
+            "size": len(data),
+            "content": memoryview(data),
+            "last_modified": datetime.now(UTC),
+        },
+    )
     form.run_button.click()
     assert form.view is not None, form.message.value
     run = form.view.wait(RUN_TIMEOUT_S)
@@ -410,7 +443,14 @@ def test_the_widgets_stand_on_the_client_alone():
 
     code = "import sys, jupyter_cts.widgets, jupyter_cts.client\nprint(' '.join(sorted(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    lower = ("jupyter_cts.logs", "jupyter_cts.can", "jupyter_cts.tools", "jupyter_cts.engine.engine",
-             "jupyter_cts.server", "capnp", "opendbc")
+    lower = (
+        "jupyter_cts.logs",
+        "jupyter_cts.can",
+        "jupyter_cts.tools",
+        "jupyter_cts.engine.engine",
+        "jupyter_cts.server",
+        "capnp",
+        "opendbc",
+    )
     below = [m for m in done.stdout.split() if m.startswith(lower)]
     assert below == [], f"the widgets pulled in lower layers: {below}"

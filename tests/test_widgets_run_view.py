@@ -40,10 +40,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     write_segment(root / "demo" / "rlog.zst", preset("demo"))
     write_segment(root / "toyota" / "rlog.zst", preset("toyota"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CTS_", "JUPYTER_CTS_", "JUPYTERHUB_"))}
-    env.update(PYTHONPATH=os.pathsep.join([str(PLUGINS), env.get("PYTHONPATH", "")]),
-               JUPYTER_RUNTIME_DIR=str(base / "runtime"))
-    lite = launch(root, data_dir=base / "data", env=env, log_path=base / "server.log",
-                  args=["--ServerApp.allow_root=True", "--CTSApp.max_concurrent_runs=2"])
+    env.update(
+        PYTHONPATH=os.pathsep.join([str(PLUGINS), env.get("PYTHONPATH", "")]),
+        JUPYTER_RUNTIME_DIR=str(base / "runtime"),
+    )
+    lite = launch(
+        root,
+        data_dir=base / "data",
+        env=env,
+        log_path=base / "server.log",
+        args=["--ServerApp.allow_root=True", "--CTSApp.max_concurrent_runs=2"],
+    )
     try:
         yield lite
     finally:
@@ -134,8 +141,12 @@ def test_on_an_event_loop_polling_is_a_task_that_leaves_the_loop_free(client):
 
 
 def test_a_completed_analysis_shows_summary_tables_plot_and_links(client, server):
-    run = client.start_run("cruise-control-analyzer", {"speed_min": 50, "speed_max": 60},
-                           input_path="demo/rlog.zst", name="view story")
+    run = client.start_run(
+        "cruise-control-analyzer",
+        {"speed_min": 50, "speed_max": 60},
+        input_path="demo/rlog.zst",
+        name="view story",
+    )
     view = RunView(run.run_id, client, interval=0.2)
     view.wait(TIMEOUT_S)
     assert view.run is not None and view.run.status == "completed", view.run and view.run.error

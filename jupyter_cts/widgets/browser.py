@@ -34,30 +34,36 @@ class ToolBrowser(w.VBox):
         self.forms: dict[str, ToolForm] = {}
         self.runs: list[Run] = []
         self.view: RunView | None = None
-        self.tool_list = w.Select(options=[(f"{t.name}  ({t.id})", t.id) for t in caps.tools],
-                                  value=None, rows=min(8, max(2, len(caps.tools))),
-                                  layout=w.Layout(width="420px"))
+        self.tool_list = w.Select(
+            options=[(f"{t.name}  ({t.id})", t.id) for t in caps.tools],
+            value=None,
+            rows=min(8, max(2, len(caps.tools))),
+            layout=w.Layout(width="420px"),
+        )
         self.tool_list.add_class("cts-tool-list")
         self.tool_list.observe(lambda ch: self.open_tool(ch["new"]) if ch["new"] else None, names="value")
         self.descriptions = w.HTML(self._descriptions_html(caps.tools, [e.model_dump() for e in caps.errors]))
         self.form_box = w.VBox([])
-        self.refresh_button = w.Button(description="Refresh", icon="refresh",
-                                       tooltip="Reload the recent runs")
+        self.refresh_button = w.Button(
+            description="Refresh", icon="refresh", tooltip="Reload the recent runs"
+        )
         self.refresh_button.on_click(lambda _: self.refresh_runs())
         self.runs_table = w.HTML("")
         self.runs_table.add_class("cts-recent-runs")
         self.run_list = w.Dropdown(options=[], description="Open run", value=None)
         self.run_list.observe(lambda ch: self.open_run(ch["new"]) if ch["new"] else None, names="value")
         self.view_box = w.VBox([])
-        super().__init__(children=[
-            w.HTML("<h3 style='margin:4px 0'>Analysis tools</h3>"),
-            w.HBox([self.tool_list, self.descriptions]),
-            self.form_box,
-            w.HBox([w.HTML("<h3 style='margin:4px 0'>Recent runs</h3>"), self.refresh_button]),
-            self.runs_table,
-            self.run_list,
-            self.view_box,
-        ])
+        super().__init__(
+            children=[
+                w.HTML("<h3 style='margin:4px 0'>Analysis tools</h3>"),
+                w.HBox([self.tool_list, self.descriptions]),
+                self.form_box,
+                w.HBox([w.HTML("<h3 style='margin:4px 0'>Recent runs</h3>"), self.refresh_button]),
+                self.runs_table,
+                self.run_list,
+                self.view_box,
+            ]
+        )
         self.add_class("cts-tool-browser")
         self.refresh_runs()
 

@@ -48,11 +48,13 @@ def _slider(spec: FieldSpec) -> w.FloatSlider | w.IntSlider:
     default = spec.default if numeric else lo
     value = min(max(default, lo), hi)
     if spec.type == "integer":
-        return w.IntSlider(min=int(lo), max=int(hi), step=int(step), value=int(value),
-                           continuous_update=False)
+        return w.IntSlider(
+            min=int(lo), max=int(hi), step=int(step), value=int(value), continuous_update=False
+        )
     decimals = max(0, -int(f"{step:e}".split("e")[1]))
-    return w.FloatSlider(min=lo, max=hi, step=step, value=float(value), continuous_update=False,
-                         readout_format=f".{decimals}f")
+    return w.FloatSlider(
+        min=lo, max=hi, step=step, value=float(value), continuous_update=False, readout_format=f".{decimals}f"
+    )
 
 
 def _text_value(spec: FieldSpec) -> str:
@@ -106,8 +108,12 @@ class FieldWidget:
             slider = _slider(spec)
             if spec.nullable:
                 has_value = spec.has_default and spec.default is not None
-                self.enabled = w.Checkbox(value=has_value, indent=False, layout=w.Layout(width="auto"),
-                                          tooltip="Untick to leave this field empty")
+                self.enabled = w.Checkbox(
+                    value=has_value,
+                    indent=False,
+                    layout=w.Layout(width="auto"),
+                    tooltip="Untick to leave this field empty",
+                )
                 slider.disabled = not has_value
                 self.enabled.observe(lambda ch: setattr(slider, "disabled", not ch["new"]), names="value")
             return slider

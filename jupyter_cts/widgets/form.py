@@ -58,7 +58,7 @@ def readable_message(msg: str) -> str:
     """Pydantic prefixes a validator's own sentence with its error kind; a person needs only the sentence."""
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
-            return msg[len(prefix):]
+            return msg[len(prefix) :]
     return msg
 
 
@@ -107,16 +107,19 @@ class ToolForm(w.VBox):
             f"{html.escape(t.id)} {html.escape(t.version)}</small></h3>"
             f"<p style='line-height:1.4;margin:4px 0 8px 0'>{html.escape(t.description)}</p>"
         )
-        self.run_name = w.Text(placeholder="optional: a name to find this run by",
-                               layout=w.Layout(width="420px"))
+        self.run_name = w.Text(
+            placeholder="optional: a name to find this run by", layout=w.Layout(width="420px")
+        )
         self.run_name.add_class("cts-run-name")
         name_row = w.HBox([w.HTML("<b>Run name</b>", layout=w.Layout(width="230px")), self.run_name])
-        self.run_button = w.Button(description="Run", icon="play", button_style="primary",
-                                   tooltip=f"Start {t.name} on the server")
+        self.run_button = w.Button(
+            description="Run", icon="play", button_style="primary", tooltip=f"Start {t.name} on the server"
+        )
         self.run_button.add_class("cts-run-button")
         self.run_button.on_click(lambda _: self.run())
-        self.cancel_button = w.Button(description="Cancel", icon="stop", disabled=True,
-                                      tooltip="Cancel the active run of this form")
+        self.cancel_button = w.Button(
+            description="Cancel", icon="stop", disabled=True, tooltip="Cancel the active run of this form"
+        )
         self.cancel_button.add_class("cts-cancel-button")
         self.cancel_button.on_click(lambda _: self.cancel())
         self.message = w.HTML("")
@@ -195,8 +198,9 @@ class ToolForm(w.VBox):
 
     def _say(self, headline: str, details: Sequence[str] = (), *, color: str = "#c62828") -> None:
         items = "".join(f"<li>{html.escape(d)}</li>" for d in details)
-        self.message.value = (f"<div style='color:{color}'>{html.escape(headline)}"
-                              f"{f'<ul>{items}</ul>' if items else ''}</div>")
+        self.message.value = (
+            f"<div style='color:{color}'>{html.escape(headline)}{f'<ul>{items}</ul>' if items else ''}</div>"
+        )
 
     # -- actions -----------------------------------------------------------------------------------
 

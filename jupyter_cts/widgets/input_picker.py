@@ -38,14 +38,23 @@ class InputPicker(w.VBox):
         self._list_dir = list_dir
         self.folder = ""
         self.error_message = ""
-        self.mode = w.ToggleButtons(options=[("Path on the server", "path"), ("Upload a file", "upload")],
-                                    value="path", style={"button_width": "150px"})
-        self.path = w.Text(value=path, placeholder="path relative to the server's root folder",
-                           layout=w.Layout(width="420px"))
+        self.mode = w.ToggleButtons(
+            options=[("Path on the server", "path"), ("Upload a file", "upload")],
+            value="path",
+            style={"button_width": "150px"},
+        )
+        self.path = w.Text(
+            value=path,
+            placeholder="path relative to the server's root folder",
+            layout=w.Layout(width="420px"),
+        )
         self.path.add_class("cts-input-path")
-        self.browse_button = w.Button(description="Browse…", icon="folder-open",
-                                      tooltip="Pick a file or folder under the server's root folder",
-                                      disabled=list_dir is None)
+        self.browse_button = w.Button(
+            description="Browse…",
+            icon="folder-open",
+            tooltip="Pick a file or folder under the server's root folder",
+            disabled=list_dir is None,
+        )
         self.browse_button.on_click(lambda _: self.toggle_browser())
         self.location = w.HTML("")
         self.listing = w.Select(options=[], rows=8, layout=w.Layout(width="420px"))
@@ -58,9 +67,11 @@ class InputPicker(w.VBox):
         self.error.add_class("cts-error-input")
         self.mode.observe(self._on_mode, names="value")
         label = w.HTML("<b>Input</b>", layout=w.Layout(width=LABEL_WIDTH))
-        help_text = w.HTML(f"<div style='color:#666;font-size:85%;line-height:1.3'>"
-                           f"{html.escape(DESCRIPTIONS.get(input_kind, ''))}</div>",
-                           layout=w.Layout(margin="0 0 0 " + LABEL_WIDTH))
+        help_text = w.HTML(
+            f"<div style='color:#666;font-size:85%;line-height:1.3'>"
+            f"{html.escape(DESCRIPTIONS.get(input_kind, ''))}</div>",
+            layout=w.Layout(margin="0 0 0 " + LABEL_WIDTH),
+        )
         self.path_box = w.HBox([self.path, self.browse_button])
         body = w.VBox([self.mode, self.path_box, self.browser, self.upload_box])
         super().__init__(children=[w.HBox([label, body, self.error]), help_text])
@@ -94,8 +105,7 @@ class InputPicker(w.VBox):
             parent = str(PurePosixPath(folder).parent)
             options.append(("../", ("dir", "" if parent == "." else parent)))
         for e in entries:
-            options.append((f"{e.name}/" if e.is_dir else e.name,
-                            ("dir" if e.is_dir else "file", e.path)))
+            options.append((f"{e.name}/" if e.is_dir else e.name, ("dir" if e.is_dir else "file", e.path)))
         self.location.value = f"<small>Server folder: <code>/{html.escape(folder)}</code></small>"
         self.listing.unobserve(self._on_pick, names="value")
         self.listing.options = options

@@ -108,26 +108,34 @@ class RunView(w.VBox):
         self.error_box.add_class("cts-run-error")
         self.log_tail = w.HTML("")
         self.log_tail.add_class("cts-run-log")
-        self.cancel_button = w.Button(description="Cancel run", icon="stop", button_style="warning",
-                                      tooltip="Stop this run on the server")
+        self.cancel_button = w.Button(
+            description="Cancel run",
+            icon="stop",
+            button_style="warning",
+            tooltip="Stop this run on the server",
+        )
         self.cancel_button.on_click(lambda _: self._cancel_clicked())
         self.results = w.VBox([], layout=w.Layout(display="none"))
         self.results.add_class("cts-run-results")
         self.add_class("cts-run-view")
-        super().__init__(children=[
-            w.HBox([self.title, self.status, self.cancel_button]),
-            self.error_box,
-            w.HBox([self.progress, self.message]),
-            self.elapsed,
-            self.log_tail,
-            self.results,
-        ])
+        super().__init__(
+            children=[
+                w.HBox([self.title, self.status, self.cancel_button]),
+                self.error_box,
+                w.HBox([self.progress, self.message]),
+                self.elapsed,
+                self.log_tail,
+                self.results,
+            ]
+        )
 
     @staticmethod
     def _badge(status: str) -> str:
         color = STATUS_COLORS.get(status, "#757575")  # type: ignore[call-overload]
-        return (f"<span style='background:{color};color:white;padding:1px 8px;border-radius:8px'>"
-                f"{html.escape(status)}</span>")
+        return (
+            f"<span style='background:{color};color:white;padding:1px 8px;border-radius:8px'>"
+            f"{html.escape(status)}</span>"
+        )
 
     # -- polling -----------------------------------------------------------------------------------
 
@@ -147,8 +155,15 @@ class RunView(w.VBox):
         if running_loop() is not None:
             fetcher.async_client = async_twin(self.client)
         cleanup = fetcher.async_client.aclose if fetcher.async_client is not None else None
-        self.poller = Poller(fetcher.fetch, fetcher.fetch_async, self.apply, lambda s: s.is_final,
-                             interval=self.interval, on_error=self._polling_failed, cleanup_async=cleanup)
+        self.poller = Poller(
+            fetcher.fetch,
+            fetcher.fetch_async,
+            self.apply,
+            lambda s: s.is_final,
+            interval=self.interval,
+            on_error=self._polling_failed,
+            cleanup_async=cleanup,
+        )
         return self.poller.start()
 
     @property
@@ -184,8 +199,10 @@ class RunView(w.VBox):
         super().close()
 
     def _polling_failed(self, exc: BaseException) -> None:
-        self._show_error(f"Lost contact with the server while following this run: {exc}. "
-                         "The run goes on; call view.start() to follow it again.")
+        self._show_error(
+            f"Lost contact with the server while following this run: {exc}. "
+            "The run goes on; call view.start() to follow it again."
+        )
 
     # -- rendering ---------------------------------------------------------------------------------
 
@@ -198,8 +215,9 @@ class RunView(w.VBox):
         self.progress.description = f"{run.progress:.0f}%"
         self.message.value = run.progress_message
         self.elapsed.value = f"Elapsed: {format_elapsed(elapsed_s(run))}"
-        self.title.value = (f"<b>{html.escape(run.name or run.tool_id)}</b> "
-                            f"<code>{html.escape(run.run_id)}</code>")
+        self.title.value = (
+            f"<b>{html.escape(run.name or run.tool_id)}</b> <code>{html.escape(run.run_id)}</code>"
+        )
         self.cancel_button.layout.display = "none" if run.status.is_final else ""
         if snap.logs:
             self.log_records.extend(snap.logs)
@@ -216,10 +234,8 @@ class RunView(w.VBox):
                 callback(self)
 
     def _render_log(self) -> None:
-        tail = self.log_records[-self.tail_lines:]
-        lines = "\n".join(
-            html.escape(f"{r.t:%H:%M:%S} {r.level:<7} {r.message}") for r in tail
-        )
+        tail = self.log_records[-self.tail_lines :]
+        lines = "\n".join(html.escape(f"{r.t:%H:%M:%S} {r.level:<7} {r.message}") for r in tail)
         self.log_tail.value = (
             "<details open><summary>Log (last lines)</summary>"
             f"<pre style='font-size:11px;line-height:1.3;margin:0'>{lines}</pre></details>"
@@ -247,17 +263,26 @@ class RunView(w.VBox):
             )
             summary.add_class("cts-run-summary")
             plots = [
-                w.VBox([w.HTML(f"<h4>{html.escape(name)}</h4>"),
-                        w.Image(value=data, format=name.rsplit(".", 1)[-1],
-                                layout=w.Layout(max_width="100%"))])
+                w.VBox(
+                    [
+                        w.HTML(f"<h4>{html.escape(name)}</h4>"),
+                        w.Image(
+                            value=data, format=name.rsplit(".", 1)[-1], layout=w.Layout(max_width="100%")
+                        ),
+                    ]
+                )
                 for name, data in snap.images.items()
             ]
             parts.append(w.HBox([summary, w.VBox(plots, layout=w.Layout(width="60%"))]) if plots else summary)
             if self.tables:
                 tabs = w.Tab(children=[w.HTML(table_html(df)) for df in self.tables.values()])
                 tabs.titles = tuple(f"{name} ({len(df)})" for name, df in self.tables.items())
-                parts.append(w.HTML("<h4>Tables</h4><small>The same tables as pandas DataFrames: "
-                                    "<code>view.tables</code></small>"))
+                parts.append(
+                    w.HTML(
+                        "<h4>Tables</h4><small>The same tables as pandas DataFrames: "
+                        "<code>view.tables</code></small>"
+                    )
+                )
                 parts.append(tabs)
             if snap.artifacts:
                 parts.append(w.HTML(self._links_html(snap.artifacts)))

@@ -146,8 +146,9 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def field_spec(name: str, prop: dict[str, Any], root: dict[str, Any] | None = None,
-               required: bool = False) -> FieldSpec:
+def field_spec(
+    name: str, prop: dict[str, Any], root: dict[str, Any] | None = None, required: bool = False
+) -> FieldSpec:
     """Describe the property ``name`` of a schema (``root`` holds ``$defs`` for references)."""
     root = root or {}
     outer = dict(prop)
