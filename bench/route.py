@@ -187,8 +187,10 @@ def main() -> None:
         best = speed(big, args.repeat, not args.skip_dask, Path(out))
     ceiling = max(ceiling, cpu_ceiling(args.repeat))
     print(f"\n{args.segments}-segment route, best of {args.repeat}: whole run / segment phase (s)")
+    load_after = os.getloadavg()[0]
+    print(f"  (load average {load_before:.1f} before, {load_after:.1f} after, on {os.cpu_count()} CPUs;")
     print(
-        f"  (load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs)"
+        f"   2 busy-loop processes got {ceiling:.2f}x over 1 meanwhile: the most 2 workers can get here now)"
     )
     for name, (wall, phase) in best.items():
         print(f"  {name:9s} {wall:7.2f} / {phase:6.2f}")
