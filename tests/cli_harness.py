@@ -21,9 +21,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from lite_harness import clean_env, running_lite
 
 CTS = [sys.executable, "-m", "jupyter_cts.cli"]
-_FOREIGN_VARS = ("CTS_", "JUPYTER_CTS_", "JUPYTERHUB_", "JPY_")
 
 
 @dataclass
@@ -74,19 +74,6 @@ class Server:
             if time.monotonic() > deadline:
                 raise AssertionError(f"run {run_id} still {run['status']} after {timeout} s")
             time.sleep(0.1)
-
-
-def with_plugins(plugin_dir: Path) -> str:
-    return os.pathsep.join(p for p in (str(plugin_dir), os.environ.get("PYTHONPATH", "")) if p)
-
-
-def clean_env(runtime_dir: Path, **extra: str) -> dict[str, str]:
-    """This process's environment minus anything that would point ``cts`` at another server."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN_VARS)}
-    env["JUPYTER_RUNTIME_DIR"] = str(runtime_dir)
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra)
-    return env
 
 
 def cts(args: Sequence[str], *, env: dict[str, str], cwd: Path | None = None, timeout: float = 120) -> Result:
@@ -196,24 +183,11 @@ def plugin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def cts_lite(tmp_path_factory: pytest.TempPathFactory, plugin_dir: Path) -> Iterator[Server]:
     """A real ``cts-lite`` on a free 127.0.0.1 port, with its own root, data and runtime folders, and
     the test sleeper tool installed next to the built-in tools."""
-    from jupyter_cts.server.lite import launch
-
     base = tmp_path_factory.mktemp("cts-lite")
-    root, data, runtime = base / "root", base / "data", base / "runtime"
-    for folder in (root, data, runtime):
-        folder.mkdir()
-    log_path = base / "server.log"
-    server = launch(
-        root,
-        data_dir=data,
-        env=clean_env(runtime, PYTHONPATH=with_plugins(plugin_dir)),
-        log_path=log_path,
-        args=["--CTSApp.max_concurrent_runs=2", "--ServerApp.allow_root=True"],
-    )
-    try:
-        yield Server(server.url, server.token, root, runtime, data, log_path)
-    finally:
-        server.stop()
+    with running_lite(base, plugins=plugin_dir) as lite:
+        yield Server(
+            lite.url, lite.token, base / "root", base / "runtime", base / "data", base / "server.log"
+        )
 
 
 @pytest.fixture(scope="session")

@@ -5,21 +5,16 @@ and the pydantic models the handlers use, and honest enough that schemathesis, f
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from jupyter_server.utils import url_path_join
+from lite_harness import TEST_PLUGINS, running_lite
 from schemathesis import GenerationMode
 from tornado.web import RequestHandler
 
 from jupyter_cts.engine.models import Run, RunRequest
-from jupyter_cts.server.lite import launch
 from jupyter_cts.server.routes import ROUTES
-
-TEST_TOOLS = Path(__file__).parent / "plugins"
 
 
 @pytest.fixture
@@ -73,19 +68,11 @@ async def test_schemas_are_the_models_the_handlers_use(cts_api):
 
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory):
-    base = tmp_path_factory.mktemp("openapi-lite")
-    (base / "root").mkdir()
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(TEST_TOOLS), os.environ.get("PYTHONPATH", "")]),
-        "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
-    }
-    args = ["--CTSApp.max_concurrent_runs=1", "--CTSApp.max_upload_bytes=65536", "--CTSApp.kernel_env=False"]
-    if os.geteuid() == 0:
-        args.append("--allow-root")
-    server = launch(base / "root", data_dir=base / "data", env=env, log_path=base / "server.log", args=args)
-    yield server
-    server.stop()
+    args = ["--CTSApp.max_upload_bytes=65536", "--CTSApp.kernel_env=False"]
+    with running_lite(
+        tmp_path_factory.mktemp("openapi-lite"), plugins=TEST_PLUGINS, max_concurrent_runs=1, args=args
+    ) as server:
+        yield server
 
 
 CHECKS = [

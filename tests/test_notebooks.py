@@ -8,7 +8,6 @@ the test with the cell's traceback.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -18,7 +17,10 @@ from typing import Any
 import httpx
 import nbformat
 import pytest
+from lite_harness import host_env, running_lite
 from nbclient import NotebookClient
+
+from jupyter_cts.server.lite import LiteProcess
 
 pytestmark = pytest.mark.slow
 
@@ -28,26 +30,10 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiteProcess]:
     """A real ``cts-lite`` whose root folder is where the notebooks are opened."""
-    from jupyter_cts.server.lite import launch
-
-    base = tmp_path_factory.mktemp("notebooks")
-    root = base / "work"
-    root.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CTS_", "JUPYTER_CTS_", "JUPYTERHUB_"))}
-    env["JUPYTER_RUNTIME_DIR"] = str(base / "runtime")
-    lite = launch(
-        root,
-        data_dir=base / "data",
-        env=env,
-        log_path=base / "server.log",
-        args=["--ServerApp.allow_root=True", "--CTSApp.max_concurrent_runs=2"],
-    )
-    try:
+    with running_lite(tmp_path_factory.mktemp("notebooks")) as lite:
         yield lite
-    finally:
-        lite.stop()
 
 
 def execute(name: str, server: Any) -> nbformat.NotebookNode:
@@ -57,7 +43,7 @@ def execute(name: str, server: Any) -> nbformat.NotebookNode:
     path = folder / name
     shutil.copy(NOTEBOOKS / name, path)
     notebook = nbformat.read(path, as_version=4)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CTS_", "JUPYTER_CTS_", "JUPYTERHUB_"))}
+    env = host_env()
     env.pop("MPLBACKEND", None)  # the kernel's inline backend, as in JupyterLab
     env.update(CTS_URL=server.url, CTS_TOKEN=server.token)
     client = NotebookClient(

@@ -10,7 +10,6 @@ per-field errors land next to the fields.
 from __future__ import annotations
 
 import html
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -21,9 +20,11 @@ import ipywidgets as w
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lite_harness import TEST_PLUGINS, running_lite
 from pydantic import BaseModel, Field
 
 from jupyter_cts.engine.models import ToolInfo
+from jupyter_cts.server.lite import LiteProcess
 from jupyter_cts.widgets import FormError, ToolForm
 from jupyter_cts.widgets.form import field_for_loc
 from jupyter_cts.widgets.schema_form import FieldKind, check_value, form_specs
@@ -217,35 +218,14 @@ def test_server_error_locations_map_to_fields(loc, field):
 # --- the same forms against a real server ----------------------------------------------------------
 
 BUILTIN_TOOLS = ["cruise-control-analyzer", "rlog-to-csv", "can-bitwatch"]
-PLUGINS = Path(__file__).parent / "plugins"  # test tools, registered through entry points like any plugin
 RUN_TIMEOUT_S = 180
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiteProcess]:
     """A real ``cts-lite`` (built-in tools plus the test plugins) with a demo drive in its root folder."""
-    from jupyter_cts.server.lite import launch
-    from jupyter_cts.synth import preset, write_segment
-
-    base = tmp_path_factory.mktemp("widgets-form")
-    root = base / "root"
-    write_segment(root / "demo" / "rlog.zst", preset("demo"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CTS_", "JUPYTER_CTS_", "JUPYTERHUB_"))}
-    env.update(
-        PYTHONPATH=os.pathsep.join([str(PLUGINS), env.get("PYTHONPATH", "")]),
-        JUPYTER_RUNTIME_DIR=str(base / "runtime"),
-    )
-    lite = launch(
-        root,
-        data_dir=base / "data",
-        env=env,
-        log_path=base / "server.log",
-        args=["--ServerApp.allow_root=True", "--CTSApp.max_concurrent_runs=2"],
-    )
-    try:
+    with running_lite(tmp_path_factory.mktemp("widgets-form"), plugins=TEST_PLUGINS, drives=["demo"]) as lite:
         yield lite
-    finally:
-        lite.stop()
 
 
 @pytest.fixture(scope="module")

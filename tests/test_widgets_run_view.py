@@ -11,50 +11,30 @@ from __future__ import annotations
 
 import asyncio
 import html
-import os
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import ipywidgets as w
 import pandas as pd
 import pytest
+from lite_harness import TEST_PLUGINS, running_lite
 
+from jupyter_cts.server.lite import LiteProcess
 from jupyter_cts.widgets import RunView
 
-PLUGINS = Path(__file__).parent / "plugins"  # test-steps, test-misbehave: tools with known timing
 TIMEOUT_S = 120
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A real ``cts-lite`` with the built-in and the test tools, and two demo drives in its root."""
-    from jupyter_cts.server.lite import launch
-    from jupyter_cts.synth import preset, write_segment
-
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiteProcess]:
+    """A real ``cts-lite`` with the built-in tools and the test tools (test-steps, test-misbehave: known
+    timing), and two demo drives in its root."""
     base = tmp_path_factory.mktemp("widgets-run-view")
-    root = base / "root"
-    write_segment(root / "demo" / "rlog.zst", preset("demo"))
-    write_segment(root / "toyota" / "rlog.zst", preset("toyota"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CTS_", "JUPYTER_CTS_", "JUPYTERHUB_"))}
-    env.update(
-        PYTHONPATH=os.pathsep.join([str(PLUGINS), env.get("PYTHONPATH", "")]),
-        JUPYTER_RUNTIME_DIR=str(base / "runtime"),
-    )
-    lite = launch(
-        root,
-        data_dir=base / "data",
-        env=env,
-        log_path=base / "server.log",
-        args=["--ServerApp.allow_root=True", "--CTSApp.max_concurrent_runs=2"],
-    )
-    try:
+    with running_lite(base, plugins=TEST_PLUGINS, drives=["demo", "toyota"]) as lite:
         yield lite
-    finally:
-        lite.stop()
 
 
 @pytest.fixture(scope="module")
