@@ -91,18 +91,23 @@ class MessageView:
             raise PointerError(self.offset(segment, at), "a double-far landing pad is not a far pointer")
         return landing >> 32, (landing >> 3) & 0x1FFFFFFF, tag
 
+    def _pointer(self, parent: StructRef, slot: int) -> tuple[int, int, int, int] | None:
+        """(word of pointer ``slot`` of ``parent``, then what ``_resolve`` gives); None if absent or null."""
+        if slot >= parent.pointer_words:
+            return None
+        at = parent.word + parent.data_words + slot
+        found = self._resolve(parent.segment, at)
+        return None if found is None else (at, *found)
+
     def root(self) -> StructRef | None:
         return self.struct(StructRef(0, 0, 0, 1), 0)  # the root pointer is word 0 of segment 0
 
     def struct(self, parent: StructRef, slot: int) -> StructRef | None:
         """The struct pointed to by pointer ``slot`` of ``parent`` (None when absent or null)."""
-        if slot >= parent.pointer_words:
-            return None
-        at = parent.word + parent.data_words + slot
-        found = self._resolve(parent.segment, at)
+        found = self._pointer(parent, slot)
         if found is None:
             return None
-        segment, word, ptr = found
+        at, segment, word, ptr = found
         if ptr & 3 != 0:
             raise PointerError(self.offset(parent.segment, at), "expected a struct pointer")
         ref = StructRef(segment, word, (ptr >> 32) & 0xFFFF, ptr >> 48)
@@ -112,13 +117,10 @@ class MessageView:
 
     def text(self, parent: StructRef, slot: int) -> str | None:
         """A Text field; None when absent, null or empty. Invalid UTF-8 is replaced, not fatal."""
-        if slot >= parent.pointer_words:
-            return None
-        at = parent.word + parent.data_words + slot
-        found = self._resolve(parent.segment, at)
+        found = self._pointer(parent, slot)
         if found is None:
             return None
-        segment, word, ptr = found
+        at, segment, word, ptr = found
         count = ptr >> 35
         if ptr & 3 != 1 or (ptr >> 32) & 7 != 2:
             raise PointerError(self.offset(parent.segment, at), "a text pointer is not a byte list")
