@@ -21,6 +21,7 @@ from jupyter_cts.logs.table import CanTable
 from jupyter_cts.tools.base import InputKind, Tool, ToolContext, ToolParams
 from jupyter_cts.tools.exports import combined_sha256, run_metadata, sha256_file, write_json
 from jupyter_cts.tools.reading import read_segment
+from jupyter_cts.tools.window import WindowDuration, WindowStart
 
 log = logging.getLogger(__name__)
 
@@ -54,20 +55,12 @@ def parse_address(value: int | str) -> int:
 class RlogToCsvParams(ToolParams):
     """Which frames to write and how to label them."""
 
-    window_start: float | None = Field(
+    window_start: WindowStart = Field(
         None,
-        ge=0,
-        title="Window start",
         description="Start of the window of interest, in seconds since the first event; empty: no window.",
-        json_schema_extra={"unit": "s"},
     )
-    window_dur: float | None = Field(
-        None,
-        gt=0,
-        le=86400,
-        title="Window length",
-        description="Length of the window in seconds; empty: the window runs to the end of the log.",
-        json_schema_extra={"unit": "s"},
+    window_dur: WindowDuration = Field(
+        None, description="Length of the window in seconds; empty: the window runs to the end of the log."
     )
     buses: list[int] | None = Field(
         None,

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 
 from jupyter_cts.can.bits import parse_bit_selector
 from jupyter_cts.tools.base import ToolParams
+from jupyter_cts.tools.window import WindowDuration, WindowStart
 
 
 class CanBitwatchParams(ToolParams):
@@ -22,23 +23,15 @@ class CanBitwatchParams(ToolParams):
         ),
         examples=[["0x027:MSB B4b5", "0x027:b34"]],
     )
-    window_start: float | None = Field(
+    window_start: WindowStart = Field(
         None,
-        ge=0,
-        title="Window start",
         description=(
             "Start of the window of interest in seconds since the first event. Empty: the window a can.csv "
             "from rlog-to-csv was labelled with, else the whole input."
         ),
-        json_schema_extra={"unit": "s"},
     )
-    window_dur: float | None = Field(
-        None,
-        gt=0,
-        le=86400,
-        title="Window length",
-        description="Length of the window in seconds; empty: to the end of the input.",
-        json_schema_extra={"unit": "s"},
+    window_dur: WindowDuration = Field(
+        None, description="Length of the window in seconds; empty: to the end of the input."
     )
     pulse_s: float = Field(
         2.0,
