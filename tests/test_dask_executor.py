@@ -146,6 +146,8 @@ def make_engine(tmp_path: Path, routes: Routes) -> Iterator[Callable[..., Execut
     the template); the cluster and its workers were there before and stay for the next test.
     """
     engines: list[ExecutionEngine] = []
+    # templates of servers other test modules keep for their whole session are not this test's
+    before = set(engine_processes())
 
     def make(registry: ToolRegistry | None = None, **settings: Any) -> ExecutionEngine:
         settings.setdefault("data_dir", tmp_path / f"data-{len(engines)}")
@@ -162,7 +164,8 @@ def make_engine(tmp_path: Path, routes: Routes) -> Iterator[Callable[..., Execut
     yield make
     for engine in engines:
         engine.stop()
-    assert testing.still_alive(engine_processes()) == [], "processes outlived the test's engines"
+    left = [pid for pid in engine_processes() if pid not in before]
+    assert testing.still_alive(left) == [], "processes outlived the test's engines"
 
 
 def engine_processes() -> list[int]:

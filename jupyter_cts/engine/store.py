@@ -13,7 +13,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -81,6 +81,21 @@ class QueuedRun:
     timeout_s: float | None
 
 
+def _retry_while_locked(statement: Callable[[], object], timeout_s: float = 10.0) -> None:
+    """Run a set-up statement that SQLite may refuse without waiting (switching to WAL needs the
+    database alone), while another engine opens the same store at the same moment (parallel
+    ``cts run --local`` calls)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            statement()
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class RunStore:
     """Runs in SQLite plus their folders. Thread-safe: one connection guarded by a lock."""
 
@@ -92,12 +107,13 @@ class RunStore:
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None, timeout=10)
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=10000")
         with self._lock:
-            self._db.executescript(_SCHEMA)  # idempotent; executescript manages its own transaction
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            _retry_while_locked(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            # idempotent; executescript manages its own transaction
+            _retry_while_locked(lambda: self._db.executescript(_SCHEMA))
+            _retry_while_locked(lambda: self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}"))
 
     def close(self) -> None:
         with self._lock:

@@ -37,6 +37,8 @@ def make_engine(tmp_path: Path) -> Iterator[Callable[..., ExecutionEngine]]:
     """Build started engines on ``tmp_path``; all are stopped at the end of the test."""
     engines: list[ExecutionEngine] = []
     (tmp_path / "root").mkdir(exist_ok=True)
+    # Servers that other test modules keep for their whole session are not this test's business.
+    before = {p.pid for p in _descendants()}
 
     def make(start: bool = True, registry: ToolRegistry | None = None, **settings: Any) -> ExecutionEngine:
         settings.setdefault("data_dir", tmp_path / "data")
@@ -53,10 +55,14 @@ def make_engine(tmp_path: Path) -> Iterator[Callable[..., ExecutionEngine]]:
         engine.stop()
     # Whatever the test did, nothing it started may outlive its engines, templates included.
     deadline = time.monotonic() + 5
-    while _descendants() and time.monotonic() < deadline:
+    while _new_descendants(before) and time.monotonic() < deadline:
         time.sleep(0.02)
-    leftovers = [p.cmdline() for p in _descendants()]
+    leftovers = [p.cmdline() for p in _new_descendants(before)]
     assert leftovers == [], f"processes outlived the test's engines: {leftovers}"
+
+
+def _new_descendants(before: set[int]) -> list[psutil.Process]:
+    return [p for p in _descendants() if p.pid not in before]
 
 
 def _descendants() -> list[psutil.Process]:
@@ -98,15 +104,22 @@ def still_alive(pids: list[int], timeout: float = 5) -> list[int]:
 
 
 def run_processes() -> list[psutil.Process]:
-    """Descendants of this test process that are not an engine's process template."""
+    """Run processes (and what they started) of the engines living in this test process.
+
+    Those are the descendants of the process templates this process started itself; servers that
+    other test modules keep running for their whole session (with templates of their own) are not
+    counted.
+    """
     found = []
-    for proc in psutil.Process().children(recursive=True):
+    for child in psutil.Process().children():
         try:
-            if proc.status() == psutil.STATUS_ZOMBIE or TEMPLATE_MARK in " ".join(proc.cmdline()):
+            if TEMPLATE_MARK not in " ".join(child.cmdline()):
                 continue
+            for proc in child.children(recursive=True):
+                if proc.status() != psutil.STATUS_ZOMBIE:
+                    found.append(proc)
         except psutil.NoSuchProcess:
             continue
-        found.append(proc)
     return found
 
 
