@@ -23,6 +23,7 @@ from cts_test_tools import testing  # noqa: E402
 from jupyter_cts.engine import RunEvent, run_local  # noqa: E402
 from jupyter_cts.engine.models import RunStatus  # noqa: E402
 from jupyter_cts.errors import RunStateError, UnknownArtifactError, UnknownRunError  # noqa: E402
+from jupyter_cts.registry import ToolRegistry  # noqa: E402
 
 make_engine = testing.make_engine  # fixture
 run_request = testing.run_request
@@ -227,3 +228,10 @@ def test_local_runs_in_parallel_may_share_a_data_folder(tmp_path: Path) -> None:
     a, b = results["a"], results["b"]
     assert a.started_at < b.completed_at and b.started_at < a.completed_at, "they ran at the same time"
     testing.assert_no_leftovers()
+
+
+def test_an_engine_stopped_while_its_template_preloads_stops_quietly(make_engine, capfd) -> None:
+    engine = make_engine(registry=ToolRegistry())  # the built-in tools: a preload that takes a while
+    engine.stop()
+    testing.assert_no_leftovers()
+    assert "Traceback" not in capfd.readouterr().err

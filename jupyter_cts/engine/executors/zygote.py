@@ -45,7 +45,10 @@ def main(control_fd: int) -> None:
     sys.path[:] = hello.get("sys_path") or sys.path
     failed = _preload(hello.get("preload", []))
     _become_subreaper()
-    _send(sock, op="ready", failed=failed, pid=os.getpid())
+    try:
+        _send(sock, op="ready", failed=failed, pid=os.getpid())
+    except (BrokenPipeError, ConnectionError):
+        return  # the engine stopped while we were preloading: nothing to serve
     Template(sock).serve()
 
 
