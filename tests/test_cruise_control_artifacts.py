@@ -288,3 +288,49 @@ def test_a_route_timeline_marks_where_each_segment_starts(tmp_path: Path) -> Non
     assert starts == pytest.approx([0.0, 60.0], abs=0.01)
     meta = json.loads((tmp_path / "out" / "timeline.csv.meta.json").read_text())
     assert len(meta["input_files"]) == 2 and all(len(f["sha256"]) == 64 for f in meta["input_files"])
+
+
+def test_table_exports_are_what_the_plain_encoders_write(tmp_path: Path) -> None:
+    """The exports build their text a column at a time for speed; the bytes must not change."""
+    import numpy as np
+
+    from jupyter_cts.tools.exports import _cell, jsonable, write_table
+
+    columns = ["t_s", "n", "label", "flag", "nested", "missing", "odd {key}"]
+    table = [
+        {"t_s": 0.1, "n": 3, "label": "plain", "flag": True, "nested": [], "odd {key}": 1},
+        {"t_s": float("nan"), "n": None, "label": 'é "q", {x}\n', "flag": False, "nested": {"a": [1, 2]}},
+        {"t_s": np.float64(2.5), "n": np.int64(7), "label": "", "flag": None, "nested": [{"b": None}]},
+        {"t_s": float("inf"), "n": -1, "label": "a,b", "flag": True, "nested": (1, "x"), "extra": 9},
+    ]
+    meta = {"run_id": "r", "params": {"x": 1.5, "y": None}}
+    for some in (table, table[:1], []):
+        out = tmp_path / str(len(some))
+        write_table(DirectoryContext(out), "t", columns, some, meta, as_csv=True, as_json=True)
+        payload = {
+            "metadata": meta,
+            "columns": columns,
+            "rows": [{c: r.get(c) for c in columns} for r in some],
+        }
+        expected_json = json.dumps(jsonable(payload), indent=2, allow_nan=False) + "\n"
+        assert (out / "t.json").read_text(encoding="utf-8") == expected_json
+        assert rows(out / "t.csv") == [columns] + [[str(_cell(r.get(c))) for c in columns] for r in some]
+        assert json.loads((out / "t.csv.meta.json").read_text())["rows"] == len(some)
+
+
+def test_the_plot_keeps_every_peak_of_a_long_drive() -> None:
+    """A long route's speed line is thinned for drawing, by the extremes of each run of samples."""
+    import numpy as np
+
+    from jupyter_cts.tools.cruise_control.plot import decimate
+
+    t = np.arange(90_000) / 50.0
+    v = np.full(t.size, 50.0, np.float32)
+    v[[12_345, 67_891]] = [80.0, 5.0]  # one-sample spikes a plain stride would drop
+    dt, dv = decimate(t, v, 2400)
+    assert dt.size <= 2 * 2400 + 2
+    assert np.all(np.diff(dt) > 0) and dt[0] == t[0] and dt[-1] == t[-1]
+    assert dv.max() == 80.0 and dv.min() == 5.0
+    assert dt[dv.argmax()] == t[12_345] and dt[dv.argmin()] == t[67_891]
+    short_t, short_v = decimate(t[:3000], v[:3000], 2400)
+    assert short_t.size == 3000  # a one-minute segment is drawn sample by sample

@@ -227,15 +227,19 @@ def combine(
     # bit flips inside windows and around engaged edges
     counter = FlipCounter([p.flips for p in parts])
     margin = int(params.engaged_margin * NS)
-    win = _intervals(
-        counter, [w.window_start_t for w in markers.windows], [w.window_end_t for w in markers.windows]
-    )
-    win_u = _intervals(counter, *merge(win.a, win.b))
+    win_a = np.array([w.window_start_t for w in markers.windows], np.int64)
+    win_b = np.array([w.window_end_t for w in markers.windows], np.int64)
     closed = ~e_open
     edge_t = np.concatenate([e_start, e_end[closed]])
-    edges = _intervals(counter, edge_t - margin, edge_t + margin)
-    edges_u = _intervals(counter, *merge(edges.a, edges.b))
-    eng_u = _intervals(counter, *merge(e_start - margin, np.where(e_open, e_end, e_end + margin)))
+    edge_a, edge_b = edge_t - margin, edge_t + margin
+    win, win_u, edges, edges_u, eng_u = _intervals(
+        counter,
+        (win_a, win_b),
+        merge(win_a, win_b),
+        (edge_a, edge_b),
+        merge(edge_a, edge_b),
+        merge(e_start - margin, np.where(e_open, e_end, e_end + margin)),
+    )
     total_ns = sum(int(p.flips.frame_t1 - p.flips.frame_t0) for p in parts if p.flips.keys.size)
     addr, bus, g = split_key(counter.keys)
     defining = np.zeros(counter.keys.size, bool)
@@ -252,9 +256,9 @@ def combine(
         )
 
     names = _bit_names(dbc)
-    events = counter.rare_events()
     strong = np.flatnonzero(scores.score_engaged >= LAG_MIN_SCORE)
-    lag = edge_lag_s(counter.keys, events[0], events[1], edge_t, margin, strong)
+    lag_keys, lag_t, _ = counter.rare_events(counter.keys[strong])
+    lag = edge_lag_s(counter.keys, lag_keys, lag_t, edge_t, margin, strong)
     order, rank_m, rank_e = rankings(scores, counter.toggles, lag, addr, bus, g)
     columns = _candidate_columns(order, addr, bus, g, names, counter, scores, rank_m, rank_e, lag)
     candidates = _rows(columns, limit=max(RESULT_CANDIDATES, EDGE_CANDIDATES))
@@ -288,7 +292,7 @@ def combine(
             }
         )
 
-    edge_rows = _edges(counter, events, candidates, sources, names, s, speed_at, warnings)
+    edge_rows = _edges(counter, candidates, sources, names, s, speed_at, warnings)
     segments = [
         {
             "index": p.index,
@@ -488,10 +492,15 @@ def _warn_bus_switch(parts: list[SegmentPartial], warnings: list[str]) -> None:
             )
 
 
-def _intervals(counter: FlipCounter, a: Any, b: Any) -> Intervals:
-    a = np.asarray(a, np.int64)
-    b = np.asarray(b, np.int64)
-    return Intervals(a, b, counter.between_many(a, b))
+def _intervals(counter: FlipCounter, *spans: tuple[np.ndarray, np.ndarray]) -> list[Intervals]:
+    """Each ``(starts, ends)`` with the flips inside, counted together: every count is a pass over
+    every segment's flip summary, so one pass for all of them instead of one per kind."""
+    pairs = [(np.asarray(a, np.int64), np.asarray(b, np.int64)) for a, b in spans]
+    counts = counter.between_many(
+        np.concatenate([a for a, _ in pairs]), np.concatenate([b for _, b in pairs])
+    )
+    cuts = np.cumsum([a.size for a, _ in pairs])[:-1]
+    return [Intervals(a, b, c) for (a, b), c in zip(pairs, np.split(counts, cuts), strict=True)]
 
 
 _NAMES: dict[tuple[str, str], dict[tuple[int, int], str]] = {}
@@ -610,7 +619,6 @@ def _input_sha(parts: list[SegmentPartial]) -> str:
 
 def _edges(
     counter: FlipCounter,
-    events: tuple[np.ndarray, np.ndarray, np.ndarray],
     candidates: list[dict[str, Any]],
     sources: dict[str, Source],
     names: dict[tuple[int, int], str],
@@ -621,7 +629,6 @@ def _edges(
     """Every rise and fall of the DBC's one-bit cruise/button/blinker signals and the best candidates."""
     from jupyter_cts.tools.cruise_control.flips import make_key
 
-    keys, t, rise = events
     watched: dict[int, str] = {}
     for role, src in sources.items():
         if src.g is not None and src.bus is not None and role != "units":
@@ -637,11 +644,11 @@ def _edges(
         warnings.append(
             f"edges of 0x{ka:03X} bus {kb} b{kg} are not exported: the bit flips too often to list every edge"
         )
-    sel = np.isin(keys, want)
-    sa, sb, sg = split_key(keys[sel])
-    mph = speed_at(t[sel])
+    keys, t, rise = counter.rare_events(want)
+    sa, sb, sg = split_key(keys)
+    mph = speed_at(t)
     rows = []
-    for ai, bi, gi, ti, ri, v, k in zip(sa, sb, sg, t[sel], rise[sel], mph, keys[sel], strict=True):
+    for ai, bi, gi, ti, ri, v, k in zip(sa, sb, sg, t, rise, mph, keys, strict=True):
         rows.append(
             {
                 "t_s": float(s(ti)),

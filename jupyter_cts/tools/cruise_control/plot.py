@@ -6,12 +6,17 @@ marker windows and segment boundaries. Agg backend: no display, safe in a worker
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-MAX_POINTS = 20_000  # a long route is decimated for drawing; the data files keep every sample
+FIGSIZE = (12, 5)  # inches
+DPI = 100
+# Columns of the speed line's decimation: two per pixel across the whole figure, so no pixel
+# column sees fewer extremes than the data has. The data files keep every sample.
+BUCKETS = 2 * FIGSIZE[0] * DPI
 
 
 def render_speed_timeline(analysis: Any, params: Any, path: Path) -> Path:
@@ -21,13 +26,9 @@ def render_speed_timeline(analysis: Any, params: Any, path: Path) -> Path:
     from matplotlib.figure import Figure
 
     r = analysis.result
-    t = analysis.speed_t_s
-    v = analysis.speed_mph
-    if t.size > MAX_POINTS:
-        step = int(np.ceil(t.size / MAX_POINTS))
-        t, v = t[::step], v[::step]
+    t, v = decimate(analysis.speed_t_s, analysis.speed_mph, BUCKETS)
 
-    fig = Figure(figsize=(12, 5), dpi=100)
+    fig = Figure(figsize=FIGSIZE, dpi=DPI)
     ax = fig.add_subplot(1, 1, 1)
     ax.axhspan(
         params.speed_min,
@@ -37,38 +38,29 @@ def render_speed_timeline(analysis: Any, params: Any, path: Path) -> Path:
         lw=0,
         label=f"band {params.speed_min:g}-{params.speed_max:g} mph",
     )
-    for i, w in enumerate(r["target_windows"]):
-        ax.axvspan(
-            w["start_s"],
-            max(w["end_s"], w["start_s"] + 0.05),
-            color="tab:green",
-            alpha=0.12,
-            lw=0,
-            label="target window" if i == 0 else None,
-        )
-    for i, iv in enumerate(r["cruise"]["engaged_intervals"]):
-        ax.axvspan(
-            iv["start_s"],
-            iv["end_s"],
-            ymin=0,
-            ymax=0.04,
-            color="tab:blue",
-            alpha=0.8,
-            lw=0,
-            label="cruise engaged" if i == 0 else None,
-        )
-    for i, w in enumerate(r["marker_windows"]):
-        ax.axvspan(
-            w["window_start_s"],
-            w["window_end_s"],
-            color="tab:orange",
-            alpha=0.15,
-            lw=0,
-            label="marker window" if i == 0 else None,
-        )
-    for seg in r["input"]["segments"][1:]:
-        if seg["start_s"] is not None:
-            ax.axvline(seg["start_s"], color="0.6", lw=0.6, ls=":")
+    _vspans(
+        ax,
+        [(w["start_s"], max(w["end_s"], w["start_s"] + 0.05)) for w in r["target_windows"]],
+        color="tab:green",
+        alpha=0.12,
+        label="target window",
+    )
+    _vspans(
+        ax,
+        [(iv["start_s"], iv["end_s"]) for iv in r["cruise"]["engaged_intervals"]],
+        ymax=0.04,
+        color="tab:blue",
+        alpha=0.8,
+        label="cruise engaged",
+    )
+    _vspans(
+        ax,
+        [(w["window_start_s"], w["window_end_s"]) for w in r["marker_windows"]],
+        color="tab:orange",
+        alpha=0.15,
+        label="marker window",
+    )
+    _vlines(ax, [seg["start_s"] for seg in r["input"]["segments"][1:] if seg["start_s"] is not None])
     ax.plot(t, v, color="black", lw=1.0, label="speed (mean of 4 wheels)")
     for key, marker, color, label in (
         ("set_presses", "^", "tab:red", "Set"),
@@ -100,3 +92,73 @@ def render_speed_timeline(analysis: Any, params: Any, path: Path) -> Path:
     )
     fig.savefig(path, format="png", metadata={"Title": "speed timeline", "Description": description})
     return path
+
+
+def decimate(t: np.ndarray, v: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most about ``2 * buckets`` points that draw like all of them: the lowest and the highest
+    sample of every run of consecutive samples, in time order, plus the first and last sample.
+
+    Every peak and dip survives (a plain stride would drop a short spike); speeds hold no NaN
+    (``segment.py`` drops undecodable samples).
+    """
+    n = t.size
+    if n <= 4 * buckets:
+        return t, v
+    k = -(-n // buckets)  # samples per run
+    runs = n // k  # at most ``buckets``; the rest (fewer than k samples) is kept as is
+    full = v[: runs * k].reshape(runs, k)
+    start = np.arange(runs) * k
+    lo = start + full.argmin(axis=1)
+    hi = start + full.argmax(axis=1)
+    keep = np.unique(np.concatenate([[0], lo, hi, np.arange(runs * k, n), [n - 1]]))
+    return t[keep], v[keep]
+
+
+def _vspans(
+    ax: Any,
+    spans: Sequence[tuple[float, float]],
+    *,
+    color: str,
+    alpha: float,
+    label: str,
+    ymax: float = 1.0,
+) -> None:
+    """Vertical spans (data x, axes y) as one collection: what ``axvspan`` draws, minus an artist each."""
+    if not spans:
+        return
+    from matplotlib.collections import PolyCollection
+
+    rects = [[(a, 0.0), (a, ymax), (b, ymax), (b, 0.0)] for a, b in spans]
+    collection = PolyCollection(
+        rects,
+        transform=ax.get_xaxis_transform(),
+        facecolors=color,
+        edgecolors=color,
+        linewidths=0,
+        alpha=alpha,
+        label=label,
+    )
+    ax.add_collection(collection, autolim=False)
+    _update_xlim(ax, [x for span in spans for x in span])
+
+
+def _vlines(ax: Any, xs: Sequence[float]) -> None:
+    """Dotted full-height lines at ``xs`` (segment boundaries) as one collection."""
+    if not xs:
+        return
+    from matplotlib.collections import LineCollection
+
+    lines = [[(x, 0.0), (x, 1.0)] for x in xs]
+    ax.add_collection(
+        LineCollection(
+            lines, transform=ax.get_xaxis_transform(), colors="0.6", linewidths=0.6, linestyles=":"
+        ),
+        autolim=False,
+    )
+    _update_xlim(ax, xs)
+
+
+def _update_xlim(ax: Any, xs: Sequence[float]) -> None:
+    """Let the x range cover ``xs``, as ``axvspan``/``axvline`` do (their y is in axes units)."""
+    ax.update_datalim([(x, 0.0) for x in xs], updatey=False)
+    ax.autoscale_view(scaley=False)
