@@ -127,9 +127,15 @@ class ToolRegistry:
         return self._infos[tool_id]
 
     def preload_modules(self) -> list[str]:
-        """Modules of the tools that loaded, to import once in the warm template process."""
+        """Modules of the tools that loaded, and the heavy modules they declare in ``preload``, to
+        import once in the warm template process."""
         self._ensure()
-        return sorted({ref.split(":", 1)[0] for ref in self._refs.values()})
+        modules = {ref.split(":", 1)[0] for ref in self._refs.values()}
+        for cls in self._tools.values():
+            declared = getattr(cls, "preload", ())
+            if isinstance(declared, (tuple, list)):
+                modules.update(m for m in declared if isinstance(m, str))
+        return sorted(modules)
 
     def capabilities(self) -> Capabilities:
         self._ensure()

@@ -177,3 +177,9 @@ def test_an_engine_runs_a_plugin_tool_in_its_own_process(acme_package: Path, mak
     assert run.status == RunStatus.COMPLETED, run.error
     assert engine.get_result(run.run_id) == {"width": 25.0}
     assert run.params == {"low": 5.0, "high": 30.0}
+
+
+def test_heavy_modules_a_tool_declares_are_preloaded_with_the_tool_modules() -> None:
+    preload = ToolRegistry().preload_modules()
+    assert "jupyter_cts.tools.cruise_control" in preload
+    assert "matplotlib.backends.backend_agg" in preload, "the analyzer's plot backend is warmed once"

@@ -101,6 +101,9 @@ class Tool(ABC):
     version: ClassVar[str] = "1.0.0"
     input_kind: ClassVar[InputKind] = InputKind.LOG
     Params: ClassVar[type[ToolParams]] = ToolParams
+    # Heavy modules the tool imports lazily (plotting, ...): the engine imports them once in its warm
+    # template process, so a run does not pay for them. Importing the tool module stays light.
+    preload: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def run(self, inputs: list[Path], params: Any, ctx: ToolContext) -> dict[str, Any]:

@@ -126,6 +126,7 @@ class CruiseControlAnalyzer(SegmentedTool):
     version = "1.0.0"
     input_kind = InputKind.LOG
     Params = CruiseControlParams
+    preload = ("matplotlib.figure", "matplotlib.backends.backend_agg", "matplotlib.collections")
 
     def plan(self, inputs: list[Path], params: CruiseControlParams) -> Plan:
         segments = resolve_segments(inputs)
