@@ -14,19 +14,18 @@ import importlib
 import io
 import json
 import logging
-import math
 import os
 import signal
 import sys
 import tempfile
 import traceback
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from jupyter_cts.engine.context import Channel, RunContext
 from jupyter_cts.engine.fanout import make_mapper
 from jupyter_cts.errors import CTSError
+from jupyter_cts.jsonable import jsonable
 
 EXIT_OK = 0
 EXIT_TOOL_FAILED = 1
@@ -167,28 +166,3 @@ def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(jsonable(data), allow_nan=False, indent=1), encoding="utf-8")
     os.replace(tmp, path)
-
-
-def jsonable(value: Any) -> Any:
-    """Plain JSON: numpy scalars and arrays, paths and dates converted; NaN and infinities as null."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [jsonable(v) for v in value]
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, str | int | bool):
-        return value
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "model_dump"):
-        return jsonable(value.model_dump(mode="json"))
-    if hasattr(value, "tolist"):  # numpy arrays and scalars, without importing numpy here
-        return jsonable(value.tolist())
-    if hasattr(value, "item"):
-        return jsonable(value.item())
-    raise TypeError(
-        f"the result holds a value of type {type(value).__name__}, which is not JSON: convert it in the tool"
-    )

@@ -7,7 +7,7 @@ columns at once; a Python object per CAN frame would cost more than reading the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -133,12 +133,3 @@ class Series:
             np.concatenate([p.t_ns for p in parts]),
             {n: np.concatenate([p.fields[n] for p in parts]) for n in names},
         )
-
-
-def as_jsonable(value: Any) -> Any:
-    """numpy scalars and arrays to plain Python, for result.json."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return value

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from jupyter_cts.jsonable import jsonable
 from jupyter_cts.tools.base import Tool, ToolContext
 
 
@@ -57,19 +58,6 @@ def run_metadata(
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         **extra,
     }
-
-
-def jsonable(value: Any) -> Any:
-    """NaN/inf become null (JSON has no NaN); numpy scalars become plain numbers."""
-    if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else value
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):
-        return jsonable(value.item())
-    return value
 
 
 def write_json(ctx: ToolContext, name: str, payload: Any) -> Path:

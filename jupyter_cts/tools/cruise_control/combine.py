@@ -8,7 +8,6 @@ marker windows and around the engaged edges that only the joined timeline knows.
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +30,7 @@ from jupyter_cts.tools.cruise_control.params import CruiseControlParams
 from jupyter_cts.tools.cruise_control.segment import NS, SegmentPartial, Source
 from jupyter_cts.tools.cruise_control.signals import ROLE_NAMES, ROLES, SPEED_MESSAGE
 from jupyter_cts.tools.cruise_control.tracks import Track
+from jupyter_cts.tools.exports import combined_sha256
 
 RESULT_CANDIDATES = 200  # result.json keeps the best ones; the exports keep all
 TOP_BITS_PER_WINDOW = 5
@@ -353,7 +353,7 @@ def combine(
         "sources": {role: _source_text(src) for role, src in sorted(sources.items())},
         "warnings": warnings,
         "metadata": {
-            "input_sha256": _input_sha(parts),
+            "input_sha256": combined_sha256([p.sha256 for p in parts]),
             "input_files": [{"path": p.path, "sha256": p.sha256} for p in parts],
         },
     }
@@ -608,13 +608,6 @@ def _majority(track: Track) -> int | None:
         if total > best_t:
             best, best_t = int(v), total
     return best
-
-
-def _input_sha(parts: list[SegmentPartial]) -> str:
-    """The file's sha256 for one file; for several, the sha256 of their digests in order."""
-    if len(parts) == 1:
-        return parts[0].sha256
-    return hashlib.sha256("".join(p.sha256 for p in parts).encode()).hexdigest()
 
 
 def _edges(
