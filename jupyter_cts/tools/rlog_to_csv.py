@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 from pydantic import Field, field_validator
 
+from jupyter_cts.logs import read_log
 from jupyter_cts.logs.source import resolve_segments
 from jupyter_cts.logs.table import CanTable
 from jupyter_cts.tools.base import InputKind, Tool, ToolContext, ToolParams
 from jupyter_cts.tools.exports import combined_sha256, run_metadata, sha256_file, write_json
-from jupyter_cts.tools.reading import read_segment
 from jupyter_cts.tools.window import WindowDuration, WindowStart
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,7 @@ class RlogToCsv(Tool):
         with open(out, "w", encoding="utf-8", newline="", buffering=1 << 20) as f:
             f.write(",".join(COLUMNS) + "\n")
             for i, seg in enumerate(segments):
-                data = read_segment(seg.path, salvage=True)
+                data = read_log(seg.path, salvage=True)
                 ctx.progress(100 * i / len(segments), f"segment {i + 1} of {len(segments)}")
                 info = data.segments[0]
                 warnings += [f"{info.path}: {w}" for w in data.warnings]

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from jupyter_cts.errors import ToolError
+from jupyter_cts.logs import read_log
 from jupyter_cts.logs.source import resolve_segments
 from jupyter_cts.logs.table import CanTable
-from jupyter_cts.tools.reading import read_segment
 from jupyter_cts.tools.rlog_to_csv import COLUMNS as CSV_COLUMNS
 
 CSV_CHUNK_ROWS = 200_000
@@ -44,7 +44,7 @@ class Source:
     def _log_chunks(self) -> Iterator[Chunk]:
         first: int | None = None
         for path in self._paths:
-            data = read_segment(path, salvage=True)
+            data = read_log(path, salvage=True)
             self.warnings += [f"{path}: {w}" for w in data.warnings]
             if first is None and data.first_t_ns is not None:
                 first = self.first_t_ns = data.first_t_ns

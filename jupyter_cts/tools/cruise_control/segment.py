@@ -17,6 +17,7 @@ import numpy as np
 
 from jupyter_cts.can.bits import parse_bit_selector
 from jupyter_cts.can.dbc import Dbc
+from jupyter_cts.logs import read_log
 from jupyter_cts.logs.reader import LogData
 from jupyter_cts.logs.table import CanTable
 from jupyter_cts.tools.cruise_control.flips import FlipSummary, summarize_flips
@@ -32,7 +33,6 @@ from jupyter_cts.tools.cruise_control.signals import (
 )
 from jupyter_cts.tools.cruise_control.tracks import Track
 from jupyter_cts.tools.exports import sha256_file
-from jupyter_cts.tools.reading import read_segment
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def analyze_segment(
     damage are analysed and the damage becomes a warning.
     """
     path = Path(path)
-    data = read_segment(path, salvage=params.salvage)
+    data = read_log(path, salvage=params.salvage)
     if number is None and data.segments:
         number = data.segments[0].number
     return reduce_segment(data, params, dbc, index=index, path=path, number=number, sha256=sha256_file(path))

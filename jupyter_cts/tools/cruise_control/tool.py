@@ -15,6 +15,7 @@ from typing import Any
 from jupyter_cts.can.dbc import Dbc, load_dbc
 from jupyter_cts.can.fingerprints import dbc_for_fingerprint
 from jupyter_cts.errors import DbcLookupError, ToolError
+from jupyter_cts.logs import read_log
 from jupyter_cts.logs.reader import LogData
 from jupyter_cts.logs.source import SegmentFile, resolve_segments
 from jupyter_cts.tools.base import InputKind, ToolContext, map_segments, map_serial
@@ -22,7 +23,6 @@ from jupyter_cts.tools.cruise_control.combine import Analysis, combine
 from jupyter_cts.tools.cruise_control.params import CruiseControlParams
 from jupyter_cts.tools.cruise_control.segment import SegmentPartial, analyze_segment, reduce_segment
 from jupyter_cts.tools.exports import run_metadata, sha256_file, write_json, write_table
-from jupyter_cts.tools.reading import read_segment
 from jupyter_cts.tools.segmented import Plan, SegmentedTool, SegmentTask, analyze_task
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ class CruiseControlAnalyzer(SegmentedTool):
 
     def plan(self, inputs: list[Path], params: CruiseControlParams) -> Plan:
         segments = resolve_segments(inputs)
-        first = None if params.dbc else read_segment(segments[0].path, salvage=params.salvage)
+        first = None if params.dbc else read_log(segments[0].path, salvage=params.salvage)
         return self._plan(segments, params, first)
 
     def _plan(self, segments: list[SegmentFile], params: CruiseControlParams, first: LogData | None) -> Plan:
@@ -172,7 +172,7 @@ class CruiseControlAnalyzer(SegmentedTool):
         hands the run a process pool or a Dask cluster.
         """
         segments = resolve_segments(inputs)
-        first = read_segment(segments[0].path, salvage=params.salvage)
+        first = read_log(segments[0].path, salvage=params.salvage)
         plan = self._plan(segments, params, first)
         dbc = load_dbc(plan.shared["dbc"])
         n = len(plan.tasks)
