@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(BIN)/python -m jupyter_cts.demo
 
 test: lint
-	$(BIN)/python scripts/ensure_browser.py
+	$(BIN)/python scripts/ensure_programs.py chromium
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -25,6 +25,7 @@ lint: $(STAMP)
 	$(BIN)/mypy jupyter_cts
 
 bench: $(STAMP)
+	$(BIN)/python scripts/ensure_programs.py wrk
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:

@@ -43,7 +43,7 @@ RUN_S = 240
 if CHROMIUM is None:
     pytest.skip(
         "chromium is not installed (CI installs it with `apt-get install -y chromium` in .ci/run; "
-        "run `python scripts/ensure_browser.py` as root to install it here)",
+        "run `python scripts/ensure_programs.py chromium` as root to install it here)",
         allow_module_level=True,
     )
 

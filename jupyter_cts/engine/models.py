@@ -72,7 +72,11 @@ class Artifact(BaseModel):
 
 
 class Run(BaseModel):
-    """A run as users see it. Status, progress and error come from the store, the one source of truth."""
+    """A run as users see it. Status, progress and error come from the store, the one source of truth.
+
+    Frozen: the store hands the same object to every reader until the run changes."""
+
+    model_config = ConfigDict(frozen=True)
 
     run_id: str
     status: RunStatus

@@ -3,6 +3,11 @@
 ``{data_dir}/cts.sqlite`` holds every :class:`Run` field; ``{data_dir}/runs/<run_id>/`` holds
 ``log.jsonl``, ``result.json`` and ``artifacts/``. Status changes are conditional updates
 (``WHERE status IN (...)``), so a cancel and a completion racing each other cannot both win.
+
+Status polling reads the same few runs hundreds of times a second, so :meth:`RunStore.get` answers
+from memory while nothing changed them: this store's own writes drop the run they touch, and
+SQLite's ``PRAGMA data_version`` (which moves when another connection commits, e.g. a second
+engine sharing the data folder) drops them all.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import shutil
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -55,6 +61,7 @@ CREATE INDEX IF NOT EXISTS runs_tool_seq ON runs(tool_id, seq);
 """
 
 _JSON_COLUMNS = {"params", "input", "inputs", "artifacts", "metrics"}
+CACHED_RUNS = 512  # runs kept decoded in memory (a few kB each)
 ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
@@ -105,6 +112,8 @@ class RunStore:
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.data_dir / "cts.sqlite"
         self._lock = threading.RLock()
+        self._cache: OrderedDict[str, Run] = OrderedDict()
+        self._data_version: int | None = None
         self._db = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None, timeout=10)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA busy_timeout=10000")
@@ -120,15 +129,26 @@ class RunStore:
             self._db.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self, run_id: str) -> Iterator[sqlite3.Connection]:
+        """A write transaction on one run; whatever happens, its cached copy is dropped."""
         with self._lock:
+            self._cache.pop(run_id, None)
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            finally:
+                self._cache.pop(run_id, None)
             self._db.execute("COMMIT")
+
+    def _check_cache(self) -> None:
+        """Drop every cached run when another connection has committed since we last looked."""
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._cache.clear()
+            self._data_version = version
 
     # -- folders -----------------------------------------------------------------------------------
 
@@ -153,7 +173,7 @@ class RunStore:
         row["inputs"] = json.dumps(inputs)
         columns = ", ".join(row)
         marks = ", ".join(f":{k}" for k in row)
-        with self._tx() as db:
+        with self._tx(run.run_id) as db:
             db.execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", row)
 
     def transition(
@@ -164,7 +184,7 @@ class RunStore:
         values = {"status": str(to), **_encode(fields)}
         sets = ", ".join(f"{k} = ?" for k in values)
         marks = ", ".join("?" for _ in allowed)
-        with self._tx() as db:
+        with self._tx(run_id) as db:
             cur = db.execute(
                 f"UPDATE runs SET {sets} WHERE run_id = ? AND status IN ({marks})",
                 [*values.values(), run_id, *allowed],
@@ -183,23 +203,33 @@ class RunStore:
             allowed = [str(s) for s in only_if]
             sql += f" AND status IN ({', '.join('?' for _ in allowed)})"
             args += allowed
-        with self._tx() as db:
+        with self._tx(run_id) as db:
             return db.execute(sql, args).rowcount == 1
 
     def delete(self, run_id: str) -> None:
         """Forget a final run and remove its folder (retention)."""
-        with self._tx() as db:
+        with self._tx(run_id) as db:
             db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
 
     # -- reads -------------------------------------------------------------------------------------
 
     def get(self, run_id: str) -> Run:
+        """The run as stored. The same (frozen) object is returned until the run changes."""
         with self._lock:
+            self._check_cache()
+            run = self._cache.get(run_id)
+            if run is not None:
+                self._cache.move_to_end(run_id)
+                return run
             row = self._db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-        if row is None:
-            raise UnknownRunError(f"no run with id {run_id!r}; list the runs to see which exist")
-        return _from_row(row)
+            if row is None:
+                raise UnknownRunError(f"no run with id {run_id!r}; list the runs to see which exist")
+            run = _from_row(row)
+            self._cache[run_id] = run
+            if len(self._cache) > CACHED_RUNS:
+                self._cache.popitem(last=False)
+            return run
 
     def status(self, run_id: str) -> RunStatus:
         with self._lock:

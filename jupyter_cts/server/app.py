@@ -33,6 +33,7 @@ from traitlets import (
     validate,
 )
 
+from jupyter_cts.server.base import RunTexts
 from jupyter_cts.server.errors import APIError
 
 if TYPE_CHECKING:
@@ -163,6 +164,7 @@ class CTSApp(ExtensionApp):
         self._start_task: asyncio.Future[None] | None = None
         self._engine_running = False
         self._activity: PeriodicCallback | None = None
+        self.run_texts = RunTexts()
         self.settings.update({"cts_app": self, "cts_engine": self.engine})
 
     def initialize_handlers(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import OrderedDict
 from collections.abc import Callable
 from http.client import responses
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -30,6 +31,29 @@ AUTH_MESSAGE = (
 # Run ids are short and URL-safe; anything else cannot name a run, so it never reaches the engine.
 _RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9._-]+$")  # needs no percent-encoding in a URL path
+
+
+class RunTexts:
+    """The JSON text of recently polled runs, keyed by the run object itself.
+
+    The store returns the same frozen :class:`Run` until the run changes, so an identity check is
+    enough to know the text is current. Used from the event loop only."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._texts: OrderedDict[str, tuple[Run, str]] = OrderedDict()
+
+    def get(self, run: Run, encode: Callable[[], str]) -> str:
+        cached = self._texts.get(run.run_id)
+        if cached is not None and cached[0] is run:
+            self._texts.move_to_end(run.run_id)
+            return cached[1]
+        text = encode()
+        self._texts[run.run_id] = (run, text)
+        self._texts.move_to_end(run.run_id)
+        if len(self._texts) > self._size:
+            self._texts.popitem(last=False)
+        return text
 
 
 def _url_name(name: str) -> str:
@@ -131,15 +155,21 @@ class CTSHandler(APIHandler):
         return url_path_join(self.base_url, "v1", *(quote(p, safe="") for p in parts))
 
     def run_body(self, run: Run) -> dict[str, Any]:
-        """The run as JSON, each artifact with its download URL (the engine does not know base_url).
-
-        Status polling answers with this for every request, so it stays on plain dicts."""
+        """The run as JSON, each artifact with its download URL (the engine does not know base_url)."""
         body = run.model_dump(mode="json")
         if body["artifacts"]:
             prefix = self.api_url("runs", run.run_id, "artifacts") + "/"
             for art in body["artifacts"]:
                 art["url"] = prefix + _url_name(art["name"])
         return body
+
+    def run_json(self, run: Run) -> str:
+        """:meth:`run_body` as text, encoded once per version of the run (status polling's answer)."""
+        return self.cts.run_texts.get(run, lambda: json.dumps(self.run_body(run)))
+
+    def write_run(self, run: Run, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(self.run_json(run))
 
     def artifact_urls(self, run_id: str, artifacts: list[Artifact]) -> list[Artifact]:
         prefix = self.api_url("runs", run_id, "artifacts") + "/"

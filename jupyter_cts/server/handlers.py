@@ -68,7 +68,7 @@ class RunsHandler(CTSHandler):
         request = self.parse_body(RunRequest)
         run = await self.call(self.engine.start_run, request)
         self.set_header("Location", self.api_url("runs", run.run_id))
-        self.write_json(self.run_body(run), status=202)
+        self.write_run(run, status=202)
 
 
 class RunHandler(CTSHandler):
@@ -76,13 +76,13 @@ class RunHandler(CTSHandler):
     @authorized
     async def get(self, run_id: str) -> None:
         run = self.quick(self.engine.get_run_status, self.check_run_id(run_id))
-        self.write_json(self.run_body(run))
+        self.write_run(run)
 
     @web.authenticated
     @authorized
     async def delete(self, run_id: str) -> None:
         run = await self.call(self.engine.cancel_run, self.check_run_id(run_id))
-        self.write_json(self.run_body(run), status=202)
+        self.write_run(run, status=202)
 
 
 class ResultHandler(CTSHandler):

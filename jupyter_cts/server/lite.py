@@ -8,6 +8,7 @@ parse) and serves until Ctrl-C or SIGTERM. Other options pass through to Jupyter
 from __future__ import annotations
 
 import argparse
+import gc
 import queue
 import signal
 import subprocess
@@ -88,12 +89,19 @@ def main(argv: list[str] | None = None) -> int:
     app = build_server(argv)
     sys.stdout.write(banner(app))
     sys.stdout.flush()
+    _freeze_startup_objects()
     app.start()
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _freeze_startup_objects() -> None:
+    """Move everything the imports and set-up created out of the cyclic GC's reach.
+
+    A full collection walks every tracked object; in a Jupyter server that is mostly modules and
+    classes that live forever, and it took 100-130 ms (every request waiting meanwhile) a few times
+    a minute under polling load. Frozen, they are skipped and full collections stay short."""
+    gc.collect()
+    gc.freeze()
 
 
 class LiteProcess:
@@ -196,3 +204,7 @@ def _wait_healthy(server: LiteProcess, deadline: float) -> None:
             server.stop()
             raise RuntimeError("cts-lite printed its URL but never answered GET v1/health")
         time.sleep(0.1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -91,12 +90,12 @@ class LogsHandler(CTSHandler):
             self.set_header("X-Accel-Buffering", "no")
             self.write("retry: 2000\n\n")
             last = await self._send_backlog(run_id, since)
-            self._send("status", json.dumps(self.run_body(run)))
+            self._send("status", self.run_json(run))
             await self.flush()
             while not run.status.is_final:
                 run, last = await self._next(events, run, last)
             last = await self._send_backlog(run_id, last)  # lines stored just before the final status
-            self._send("end", json.dumps(self.run_body(run)))
+            self._send("end", self.run_json(run))
             self.finish(set_content_type="text/event-stream; charset=utf-8")
         except StreamClosedError:
             self.log.debug("jupyter_cts: log stream of run %s closed by the client", run_id)
@@ -121,7 +120,7 @@ class LogsHandler(CTSHandler):
             fresh = self.quick(self.engine.get_run_status, run.run_id)
             if fresh.status != run.status or fresh.progress != run.progress:
                 last = await self._send_backlog(run.run_id, last)
-                self._send("status", json.dumps(self.run_body(fresh)))
+                self._send("status", self.run_json(fresh))
                 await self.flush()
             return fresh, last
         batch = [event]
@@ -134,7 +133,7 @@ class LogsHandler(CTSHandler):
                 last = await self._send_record(run.run_id, ev.record, last)
             elif ev.kind == "status" and ev.run is not None:
                 run = ev.run
-                self._send("status", json.dumps(self.run_body(run)))
+                self._send("status", self.run_json(run))
         await self.flush()
         return run, last
 
