@@ -21,8 +21,8 @@ from jupyter_cts.logs.source import SegmentFile, resolve_segments
 from jupyter_cts.tools.base import InputKind, ToolContext, map_segments, map_serial
 from jupyter_cts.tools.cruise_control.combine import Analysis, combine
 from jupyter_cts.tools.cruise_control.params import CruiseControlParams
-from jupyter_cts.tools.cruise_control.segment import SegmentPartial, analyze_segment, reduce_segment
-from jupyter_cts.tools.exports import run_metadata, sha256_file, write_json, write_table
+from jupyter_cts.tools.cruise_control.segment import SegmentPartial, analyze_segment
+from jupyter_cts.tools.exports import run_metadata, write_json, write_table
 from jupyter_cts.tools.segmented import Plan, SegmentedTool, SegmentTask, analyze_task
 
 log = logging.getLogger(__name__)
@@ -166,42 +166,25 @@ class CruiseControlAnalyzer(SegmentedTool):
     ) -> tuple[Plan, Analysis]:
         """Read, decode and analyse every segment; write nothing.
 
-        The first file is read here once: for the car fingerprint (the DBC choice) and for its own
-        analysis. The other segments go through the context's segment mapper
+        The first file is read here for the car fingerprint (the DBC choice). Every segment, that
+        one too, then goes through the context's segment mapper
         (``jupyter_cts.tools.base.map_segments``): one at a time in this process unless the engine
-        hands the run a process pool or a Dask cluster.
+        hands the run a process pool or a Dask cluster. Re-reading the first file there costs a few
+        milliseconds; keeping it here would leave the workers one segment short while this process
+        works alone.
         """
-        segments = resolve_segments(inputs)
-        first = read_log(segments[0].path, salvage=params.salvage)
-        plan = self._plan(segments, params, first)
-        dbc = load_dbc(plan.shared["dbc"])
-        n = len(plan.tasks)
+        plan = self.plan(inputs, params)
+        dbc = load_dbc(plan.shared["dbc"])  # before any worker forks: they inherit it parsed
 
         def on_done(done: int, total: int) -> None:
             if progress is not None:
-                progress(5 + 80 * (done + 1) / n, f"segments done: {done + 1} of {n}")
+                progress(5 + 80 * done / total, f"segments done: {done} of {total}")
 
-        head = plan.tasks[0]
-        log.info("analysing %s", head.path)
-        partials = [
-            reduce_segment(
-                first,
-                params,
-                dbc,
-                index=0,
-                path=Path(head.path),
-                number=head.number,
-                sha256=sha256_file(head.path),
-            )
-        ]
-        del first
-        on_done(0, n - 1)
         work = partial(analyze_task, type(self), params=params, shared=plan.shared)
-        rest = plan.tasks[1:]
         if ctx is not None:
-            partials += map_segments(ctx, work, rest, on_done)
+            partials = list(map_segments(ctx, work, plan.tasks, on_done))
         else:
-            partials += map_serial(work, rest, on_done)
+            partials = list(map_serial(work, plan.tasks, on_done))
         return plan, self._join(partials, plan, params, dbc)
 
     def _join(
