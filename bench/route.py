@@ -35,7 +35,7 @@ from typing import Any
 
 from jupyter_cts.engine.fanout import PoolMapper
 from jupyter_cts.synth import preset, write_route
-from jupyter_cts.tools.base import DirectoryContext, map_serial
+from jupyter_cts.tools.base import DirectoryContext, map_serial, mapper_cpus
 from jupyter_cts.tools.cruise_control import CruiseControlAnalyzer, CruiseControlParams
 
 DEFAULT_ROUTE_DIR = Path(tempfile.gettempdir()) / "cts-bench-route"
@@ -56,6 +56,7 @@ class Timed:
 
     def __init__(self, mapper: Any) -> None:
         self.mapper = mapper
+        self.local_cpus = mapper_cpus(mapper)  # the tool may use as many CPUs after the segments
         self.seconds = 0.0
 
     def __call__(self, fn: Any, items: Any, on_done: Any = None) -> Any:

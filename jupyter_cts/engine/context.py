@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from jupyter_cts.tools.base import OnDone, SegmentMapper, check_artifact_name, map_serial
+from jupyter_cts.tools.base import OnDone, SegmentMapper, check_artifact_name, map_serial, mapper_cpus
 
 
 class Channel:
@@ -69,6 +69,11 @@ class RunContext:
         self._timer: threading.Timer | None = None
         self._announced: set[str] = set()
         self._mapper = mapper or map_serial
+
+    @property
+    def local_cpus(self) -> int:
+        """This run's share of the machine's CPUs, as its segment pool was sized."""
+        return mapper_cpus(self._mapper)
 
     def map_segments(
         self, fn: Callable[[Any], Any], items: Sequence[Any], on_done: OnDone | None = None

@@ -77,6 +77,11 @@ class PoolMapper:
     def __init__(self, workers: int) -> None:
         self.workers = max(1, workers)
 
+    @property
+    def local_cpus(self) -> int:
+        """CPUs of this machine the run may keep busy (``tools.base.local_cpus``)."""
+        return self.workers
+
     def __call__(
         self, fn: Callable[[T], R], items: Sequence[T], on_done: OnDone | None = None
     ) -> Iterator[R]:

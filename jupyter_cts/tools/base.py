@@ -59,6 +59,8 @@ class ToolContext(Protocol):
     # A context that has it may run ``fn`` over the items elsewhere (a process pool, a Dask
     # cluster); tools call it through :func:`map_segments`, which falls back to a serial loop, so
     # contexts written before it existed keep working. Not a protocol member for that reason.
+    # Optional too: ``local_cpus`` (int), the processes the run may keep busy on this machine;
+    # read through :func:`local_cpus`, which says 1 when a context does not tell.
 
 
 def map_serial(fn: Callable[[T], R], items: Sequence[T], on_done: OnDone | None = None) -> Iterator[R]:
@@ -82,6 +84,19 @@ def map_segments(
     """
     mapper: SegmentMapper[T, R] | None = getattr(ctx, "map_segments", None)
     return (mapper or map_serial)(fn, items, on_done)
+
+
+def local_cpus(ctx: ToolContext) -> int:
+    """How many processes ``ctx``'s run may keep busy on this machine (at least 1).
+
+    The engine sizes a run's segment pool to its share of the CPUs; a tool may use the same share
+    for other work that can run side by side (see :mod:`jupyter_cts.tools.side_by_side`)."""
+    return max(1, int(getattr(ctx, "local_cpus", 1)))
+
+
+def mapper_cpus(mapper: SegmentMapper[Any, Any] | None) -> int:
+    """The local CPUs a segment mapper uses: a process pool's size, else 1 (serial, or remote workers)."""
+    return max(1, int(getattr(mapper, "local_cpus", 1)))
 
 
 def check_artifact_name(name: str) -> str:
@@ -139,6 +154,10 @@ class DirectoryContext:
         self.progress_log: list[tuple[float, str]] = []
         self._log = logging.getLogger("jupyter_cts.tools")
         self._mapper = mapper
+
+    @property
+    def local_cpus(self) -> int:
+        return mapper_cpus(self._mapper)
 
     def map_segments(
         self, fn: Callable[[T], R], items: Sequence[T], on_done: OnDone | None = None

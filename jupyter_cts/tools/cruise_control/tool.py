@@ -18,12 +18,13 @@ from jupyter_cts.errors import DbcLookupError, ToolError
 from jupyter_cts.logs import read_log
 from jupyter_cts.logs.reader import LogData
 from jupyter_cts.logs.source import SegmentFile, resolve_segments
-from jupyter_cts.tools.base import InputKind, ToolContext, map_segments, map_serial
+from jupyter_cts.tools.base import InputKind, ToolContext, local_cpus, map_segments, map_serial
 from jupyter_cts.tools.cruise_control.combine import Analysis, combine
 from jupyter_cts.tools.cruise_control.params import CruiseControlParams
 from jupyter_cts.tools.cruise_control.segment import SegmentPartial, analyze_segment
 from jupyter_cts.tools.exports import run_metadata, write_json, write_table
 from jupyter_cts.tools.segmented import Plan, SegmentedTool, SegmentTask, analyze_task
+from jupyter_cts.tools.side_by_side import side_by_side
 
 log = logging.getLogger(__name__)
 
@@ -249,11 +250,18 @@ def write_artifacts(
         "marker_windows": r["marker_windows"],
         "engaged_intervals": r["cruise"]["engaged_intervals"],
     }
-    if params.export_csv or params.export_json:
-        for stem, rows in tables.items():
-            write_table(
-                ctx, stem, COLUMNS[stem], rows, meta, as_csv=params.export_csv, as_json=params.export_json
-            )
-    png = render_speed_timeline(analysis, params, ctx.artifact("speed_timeline.png"))
-    write_json(ctx, "result.json", r)
-    render_report(r, png, ctx.artifact("report.html"), candidates=analysis.candidates)
+
+    def data_files() -> None:
+        if params.export_csv or params.export_json:
+            for stem, rows in tables.items():
+                write_table(
+                    ctx, stem, COLUMNS[stem], rows, meta, as_csv=params.export_csv, as_json=params.export_json
+                )
+        write_json(ctx, "result.json", r)
+
+    def figures() -> None:
+        png = render_speed_timeline(analysis, params, ctx.artifact("speed_timeline.png"))
+        render_report(r, png, ctx.artifact("report.html"), candidates=analysis.candidates)
+
+    # the plot is the slowest part: on a run with a second CPU it is drawn while the tables are written
+    side_by_side(data_files, figures, cpus=local_cpus(ctx))
