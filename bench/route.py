@@ -95,35 +95,43 @@ def cpu_ceiling(repeat: int) -> float:
     return one / two
 
 
-def speed(path: Path, repeat: int, with_dask: bool, out: Path) -> dict[str, tuple[float, float]]:
-    mappers: dict[str, Any] = {"serial": map_serial, "pool x1": PoolMapper(1), "pool x2": PoolMapper(2)}
-    clusters = []
-    if with_dask:
-        from distributed import LocalCluster
-
-        from jupyter_cts.engine.executors.dask import DaskMapper
-
-        # Workers as the README recommends: Dask's nanny sets MALLOC_TRIM_THRESHOLD_, which makes
-        # glibc map and unmap every large numpy temporary (far more CPU for this analysis) unless
-        # the mmap threshold is raised too. Only the workers get it, not this process.
-        os.environ[MMAP_ENV] = MMAP_THRESHOLD
-        try:
-            for n in (1, 2):
-                cluster = LocalCluster(
-                    n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
-                )
-                clusters.append(cluster)
-                mappers[f"dask x{n}"] = DaskMapper(cluster.scheduler_address, run_id=f"bench{n}")
-        finally:
-            del os.environ[MMAP_ENV]
+def best_of(path: Path, mappers: dict[str, Any], repeat: int, out: Path) -> dict[str, tuple[float, float]]:
+    """The fastest (whole run, segment phase) of ``repeat`` rounds, the contenders interleaved."""
     best: dict[str, tuple[float, float]] = {}
+    for _ in range(repeat):
+        for name, mapper in mappers.items():
+            wall, phase = analyse(path, mapper, out / name.replace(" ", "-"))
+            if name not in best or wall < best[name][0]:
+                best[name] = (wall, phase)
+    return best
+
+
+def speed(path: Path, repeat: int, with_dask: bool, out: Path) -> dict[str, tuple[float, float]]:
+    """Serial and the local pool first, with no cluster running (idle Dask processes still tick);
+    then the two LocalClusters, each contender with its own cluster."""
+    analyse(path, map_serial, out / "warm")  # imports, DBC cache, page cache
+    mappers: dict[str, Any] = {"serial": map_serial, "pool x1": PoolMapper(1), "pool x2": PoolMapper(2)}
+    best = best_of(path, mappers, repeat, out)
+    if not with_dask:
+        return best
+    from distributed import LocalCluster
+
+    from jupyter_cts.engine.executors.dask import DaskMapper
+
+    # Workers as the README recommends: Dask's nanny sets MALLOC_TRIM_THRESHOLD_, which makes
+    # glibc map and unmap every large numpy temporary (far more CPU for this analysis) unless
+    # the mmap threshold is raised too. Only the workers get it, not this process.
+    clusters, dask_mappers = [], {}
+    os.environ[MMAP_ENV] = MMAP_THRESHOLD
     try:
-        analyse(path, map_serial, out / "warm")  # imports, DBC cache, page cache
-        for _ in range(repeat):
-            for name, mapper in mappers.items():
-                wall, phase = analyse(path, mapper, out / name.replace(" ", "-"))
-                if name not in best or wall < best[name][0]:
-                    best[name] = (wall, phase)
+        for n in (1, 2):
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+            clusters.append(cluster)
+            dask_mappers[f"dask x{n}"] = DaskMapper(cluster.scheduler_address, run_id=f"bench{n}")
+    finally:
+        del os.environ[MMAP_ENV]
+    try:
+        best.update(best_of(path, dask_mappers, repeat, out))
     finally:
         for cluster in clusters:
             cluster.close()

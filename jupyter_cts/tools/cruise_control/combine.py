@@ -3,6 +3,10 @@
 Tracks are concatenated (a press or an engaged span straddling two segments stays one event), times
 become seconds since the first event of the whole input, and bit flips are counted inside the
 marker windows and around the engaged edges that only the joined timeline knows.
+
+Two stages: :func:`join_segments` joins the tracks and finds every timed event (a few
+milliseconds), :func:`rank_bits` counts and ranks the bit flips and assembles the result (most of
+the cost). The speed plot needs only the first, so it can be drawn while the second runs.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ from jupyter_cts.tools.cruise_control.candidates import (
     score_keys,
 )
 from jupyter_cts.tools.cruise_control.flips import FlipCounter, split_key
-from jupyter_cts.tools.cruise_control.markers import find_marker_windows
+from jupyter_cts.tools.cruise_control.markers import MarkerResult, find_marker_windows
 from jupyter_cts.tools.cruise_control.params import CruiseControlParams
+from jupyter_cts.tools.cruise_control.plot import SpeedPlot
 from jupyter_cts.tools.cruise_control.segment import NS, SegmentPartial, Source
 from jupyter_cts.tools.cruise_control.signals import ROLE_NAMES, ROLES, SPEED_MESSAGE
 from jupyter_cts.tools.cruise_control.tracks import Track
@@ -46,8 +51,7 @@ class Analysis:
     """The result plus the full tables the artifacts need (too big or too raw for result.json)."""
 
     result: dict[str, Any]
-    speed_t_s: np.ndarray
-    speed_mph: np.ndarray
+    plot: SpeedPlot
     candidate_columns: dict[str, list[Any]] = field(default_factory=dict)
     edges: list[dict[str, Any]] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
@@ -67,6 +71,72 @@ def combine(
     warnings: list[str] | None = None,
 ) -> Analysis:
     """One ``Analysis`` from the partials of every segment (any order; sorted by index here)."""
+    return rank_bits(join_segments(partials, params, dbc, dbc_reason=dbc_reason, warnings=warnings))
+
+
+@dataclass
+class Joined:
+    """The first stage of :func:`combine`: the segments' tracks joined, every timed event found."""
+
+    parts: list[SegmentPartial]
+    params: CruiseControlParams
+    dbc: Dbc
+    dbc_reason: str
+    warnings: list[str]
+    t0: int
+    t_end: int
+    fingerprint: str | None
+    brand: str | None
+    speed_t: np.ndarray
+    speed: np.ndarray
+    sources: dict[str, Source]
+    duration_s: float
+    target_windows: list[dict[str, Any]]
+    buttons: dict[str, list[dict[str, Any]]]
+    intervals: list[dict[str, Any]]
+    set_speed_changes: list[dict[str, Any]]
+    unit: str
+    engaged_spans: tuple[np.ndarray, np.ndarray, np.ndarray]  # starts, ends, still open
+    markers: MarkerResult
+    segments: list[dict[str, Any]]
+
+    def s(self, t: Any) -> Any:
+        return _seconds(self.t0, t)
+
+    def speed_at(self, t: np.ndarray) -> np.ndarray:
+        return _speed_at(self.speed_t, self.speed, t)
+
+    def speed_plot(self) -> SpeedPlot:
+        """What ``speed_timeline.png`` shows, in seconds: all of it known before any bit is counted."""
+
+        def pressed(key: str) -> list[tuple[float, float | None]]:
+            return [(p["t_s"], p["speed_mph"]) for p in self.buttons[key]]
+
+        return SpeedPlot(
+            t_s=(self.speed_t - self.t0) / 1e9,
+            mph=self.speed,
+            target_windows=[(w["start_s"], w["end_s"]) for w in self.target_windows],
+            engaged=[(iv["start_s"], iv["end_s"]) for iv in self.intervals],
+            marker_windows=[
+                (float(self.s(w.window_start_t)), float(self.s(w.window_end_t))) for w in self.markers.windows
+            ],
+            segment_starts=[seg["start_s"] for seg in self.segments],
+            set_presses=pressed("set_presses"),
+            resume_presses=pressed("resume_presses"),
+            car=self.fingerprint,
+            duration_s=self.duration_s,
+        )
+
+
+def join_segments(
+    partials: list[SegmentPartial],
+    params: CruiseControlParams,
+    dbc: Dbc,
+    *,
+    dbc_reason: str,
+    warnings: list[str] | None = None,
+) -> Joined:
+    """Stage one: join the tracks, find target windows, presses, engaged spans and marker windows."""
     parts = sorted(partials, key=lambda p: p.index)
     warnings = list(warnings or [])
     for p in parts:
@@ -95,16 +165,8 @@ def combine(
     _warn_gaps(timed, t0, warnings)
     _warn_bus_switch(parts, warnings)
 
-    def s(t: Any) -> Any:
-        if isinstance(t, np.ndarray):
-            return np.round((t.astype(np.int64) - t0) / 1e9, 6)
-        return round((int(t) - t0) / 1e9, 6)
-
-    def speed_at(t: np.ndarray) -> np.ndarray:
-        if speed_t.size == 0:
-            return np.full(np.shape(t), np.nan)
-        idx = np.clip(np.searchsorted(speed_t, t, side="right") - 1, 0, speed_t.size - 1)
-        return speed[idx].astype(np.float64)
+    s = functools.partial(_seconds, t0)
+    speed_at = functools.partial(_speed_at, speed_t, speed)
 
     def in_band(mph: np.ndarray) -> np.ndarray:
         return (mph >= params.speed_min) & (mph <= params.speed_max)
@@ -224,6 +286,55 @@ def combine(
             "marker window"
         )
 
+    segments = [
+        {
+            "index": p.index,
+            "number": p.number,
+            "path": p.path,
+            "start_s": float(s(p.first_t)) if p.first_t is not None else None,
+            "end_s": float(s(p.last_t)) if p.last_t is not None else None,
+            "duration_s": round((p.last_t - p.first_t) / 1e9, 6)
+            if p.first_t is not None and p.last_t
+            else 0.0,
+            "events": p.n_events,
+            "can_frames": sum(p.can_frames.values()),
+            "damaged": p.damaged,
+            "sha256": p.sha256,
+        }
+        for p in parts
+    ]
+    return Joined(
+        parts=parts,
+        params=params,
+        dbc=dbc,
+        dbc_reason=dbc_reason,
+        warnings=warnings,
+        t0=t0,
+        t_end=t_end,
+        fingerprint=fingerprint,
+        brand=brand,
+        speed_t=speed_t,
+        speed=speed,
+        sources=sources,
+        duration_s=duration_s,
+        target_windows=target_windows,
+        buttons=buttons,
+        intervals=intervals,
+        set_speed_changes=set_speed_changes,
+        unit=unit,
+        engaged_spans=(e_start, e_end, e_open),
+        markers=markers,
+        segments=segments,
+    )
+
+
+def rank_bits(j: Joined) -> Analysis:
+    """Stage two: bit flips in the marker windows and around the engaged edges, ranked; the result."""
+    parts, params, dbc, warnings, sources = j.parts, j.params, j.dbc, j.warnings, j.sources
+    s, speed_at, markers, segments = j.s, j.speed_at, j.markers, j.segments
+    e_start, e_end, e_open = j.engaged_spans
+    speed, t0 = j.speed, j.t0
+
     # bit flips inside windows and around engaged edges
     counter = FlipCounter([p.flips for p in parts])
     margin = int(params.engaged_margin * NS)
@@ -293,23 +404,6 @@ def combine(
         )
 
     edge_rows = _edges(counter, candidates, sources, names, s, speed_at, warnings)
-    segments = [
-        {
-            "index": p.index,
-            "number": p.number,
-            "path": p.path,
-            "start_s": float(s(p.first_t)) if p.first_t is not None else None,
-            "end_s": float(s(p.last_t)) if p.last_t is not None else None,
-            "duration_s": round((p.last_t - p.first_t) / 1e9, 6)
-            if p.first_t is not None and p.last_t
-            else 0.0,
-            "events": p.n_events,
-            "can_frames": sum(p.can_frames.values()),
-            "damaged": p.damaged,
-            "sha256": p.sha256,
-        }
-        for p in parts
-    ]
     can_frames: dict[str, int] = {}
     for p in parts:
         for b, n in p.can_frames.items():
@@ -319,13 +413,13 @@ def combine(
         "input": {
             "files": [p.path for p in parts],
             "segments": segments,
-            "duration_s": round(duration_s, 6),
+            "duration_s": round(j.duration_s, 6),
             "events": sum(p.n_events for p in parts),
             "can_frames": dict(sorted(can_frames.items(), key=lambda kv: int(kv[0]))),
-            "car_fingerprint": fingerprint,
-            "brand": brand,
+            "car_fingerprint": j.fingerprint,
+            "brand": j.brand,
             "dbc": dbc.name,
-            "dbc_reason": dbc_reason,
+            "dbc_reason": j.dbc_reason,
             "first_log_mono_time": t0,
         },
         "speed": {
@@ -338,12 +432,12 @@ def combine(
             "max_mph": _num(speed.max()) if speed.size else None,
             "band_mph": [params.speed_min, params.speed_max],
         },
-        "target_windows": target_windows,
-        "buttons": buttons,
+        "target_windows": j.target_windows,
+        "buttons": j.buttons,
         "cruise": {
-            "engaged_intervals": intervals,
-            "set_speed_changes": set_speed_changes,
-            "set_speed_unit": unit,
+            "engaged_intervals": j.intervals,
+            "set_speed_changes": j.set_speed_changes,
+            "set_speed_unit": j.unit,
             "engaged_source": _source_text(sources.get("engaged")),
             "set_speed_source": _source_text(sources.get("set_speed")),
         },
@@ -357,12 +451,27 @@ def combine(
             "input_files": [{"path": p.path, "sha256": p.sha256} for p in parts],
         },
     }
-    analysis = Analysis(result, (speed_t - t0) / 1e9, speed, columns, edge_rows)
+    analysis = Analysis(result, j.speed_plot(), columns, edge_rows)
     analysis.timeline = _timeline(analysis.result, segments, speed_at)
     return analysis
 
 
 # -- helpers ------------------------------------------------------------------------------------------
+
+
+def _seconds(t0: int, t: Any) -> Any:
+    """Log time (ns) as seconds since the first event of the input, rounded to the microsecond."""
+    if isinstance(t, np.ndarray):
+        return np.round((t.astype(np.int64) - t0) / 1e9, 6)
+    return round((int(t) - t0) / 1e9, 6)
+
+
+def _speed_at(speed_t: np.ndarray, speed: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """The last wheel speed logged at or before each time (the first one, before it)."""
+    if speed_t.size == 0:
+        return np.full(np.shape(t), np.nan)
+    idx = np.clip(np.searchsorted(speed_t, t, side="right") - 1, 0, speed_t.size - 1)
+    return speed[idx].astype(np.float64)
 
 
 def _num(v: Any, nd: int = 4) -> float | None:

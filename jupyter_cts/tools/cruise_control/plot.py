@@ -7,6 +7,7 @@ marker windows and segment boundaries. Agg backend: no display, safe in a worker
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +22,29 @@ BUCKETS = 2 * FIGSIZE[0] * DPI
 MARGINS = {"left": 0.055, "right": 0.985, "top": 0.93, "bottom": 0.2}
 
 
-def render_speed_timeline(analysis: Any, params: Any, path: Path) -> Path:
+@dataclass
+class SpeedPlot:
+    """Everything the figure shows, in seconds since the first event (built by ``combine.Joined``)."""
+
+    t_s: np.ndarray
+    mph: np.ndarray
+    target_windows: list[tuple[float, float]]
+    engaged: list[tuple[float, float]]
+    marker_windows: list[tuple[float, float]]
+    segment_starts: list[float | None]  # one per segment, in order
+    set_presses: list[tuple[float, float | None]]  # (t_s, mph)
+    resume_presses: list[tuple[float, float | None]]
+    car: str | None
+    duration_s: float
+
+
+def render_speed_timeline(plot: SpeedPlot, params: Any, path: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     from matplotlib.figure import Figure
 
-    r = analysis.result
-    t, v = decimate(analysis.speed_t_s, analysis.speed_mph, BUCKETS)
+    t, v = decimate(plot.t_s, plot.mph, BUCKETS)
 
     fig = Figure(figsize=FIGSIZE, dpi=DPI)
     ax = fig.add_subplot(1, 1, 1)
@@ -42,43 +58,27 @@ def render_speed_timeline(analysis: Any, params: Any, path: Path) -> Path:
     )
     _vspans(
         ax,
-        [(w["start_s"], max(w["end_s"], w["start_s"] + 0.05)) for w in r["target_windows"]],
+        [(a, max(b, a + 0.05)) for a, b in plot.target_windows],
         color="tab:green",
         alpha=0.12,
         label="target window",
     )
-    _vspans(
-        ax,
-        [(iv["start_s"], iv["end_s"]) for iv in r["cruise"]["engaged_intervals"]],
-        ymax=0.04,
-        color="tab:blue",
-        alpha=0.8,
-        label="cruise engaged",
-    )
-    _vspans(
-        ax,
-        [(w["window_start_s"], w["window_end_s"]) for w in r["marker_windows"]],
-        color="tab:orange",
-        alpha=0.15,
-        label="marker window",
-    )
-    _vlines(ax, [seg["start_s"] for seg in r["input"]["segments"][1:] if seg["start_s"] is not None])
+    _vspans(ax, plot.engaged, ymax=0.04, color="tab:blue", alpha=0.8, label="cruise engaged")
+    _vspans(ax, plot.marker_windows, color="tab:orange", alpha=0.15, label="marker window")
+    _vlines(ax, [x for x in plot.segment_starts[1:] if x is not None])
     ax.plot(t, v, color="black", lw=1.0, label="speed (mean of 4 wheels)")
-    for key, marker, color, label in (
-        ("set_presses", "^", "tab:red", "Set"),
-        ("resume_presses", "v", "tab:purple", "Resume"),
+    for presses, marker, color, label in (
+        (plot.set_presses, "^", "tab:red", "Set"),
+        (plot.resume_presses, "v", "tab:purple", "Resume"),
     ):
-        presses = r["buttons"][key]
         if presses:
-            xs = [p["t_s"] for p in presses]
-            ys = [p["speed_mph"] if p["speed_mph"] is not None else np.nan for p in presses]
+            xs = [p[0] for p in presses]
+            ys = [p[1] if p[1] is not None else np.nan for p in presses]
             ax.scatter(xs, ys, marker=marker, s=70, color=color, zorder=5, label=f"{label} press")
     ax.set_xlabel("time since first event (s)")
     ax.set_ylabel("speed (mph)")
-    car = r["input"].get("car_fingerprint") or "unknown car"
-    ax.set_title(
-        f"Speed timeline - {car}, {r['input']['duration_s']:.0f} s, {len(r['input']['segments'])} segment(s)"
-    )
+    n = len(plot.segment_starts)
+    ax.set_title(f"Speed timeline - {plot.car or 'unknown car'}, {plot.duration_s:.0f} s, {n} segment(s)")
     ax.grid(True, alpha=0.3)
     top = max(float(np.nanmax(v)) if v.size else 0.0, params.speed_max)
     ax.set_ylim(-2, top * 1.12 + 2)
@@ -87,12 +87,12 @@ def render_speed_timeline(analysis: Any, params: Any, path: Path) -> Path:
     # (tight_layout) costs a third of the plot's time.
     fig.subplots_adjust(**MARGINS)
     description = (
-        f"speed over {r['input']['duration_s']:.1f} s with the band "
+        f"speed over {plot.duration_s:.1f} s with the band "
         f"{params.speed_min:g}-{params.speed_max:g} mph, "
-        f"{len(r['target_windows'])} target windows, {len(r['buttons']['set_presses'])} Set and "
-        f"{len(r['buttons']['resume_presses'])} Resume presses, "
-        f"{len(r['cruise']['engaged_intervals'])} engaged "
-        f"intervals, {len(r['marker_windows'])} marker windows"
+        f"{len(plot.target_windows)} target windows, {len(plot.set_presses)} Set and "
+        f"{len(plot.resume_presses)} Resume presses, "
+        f"{len(plot.engaged)} engaged "
+        f"intervals, {len(plot.marker_windows)} marker windows"
     )
     fig.savefig(
         path,

@@ -19,7 +19,7 @@ from jupyter_cts.logs import read_log
 from jupyter_cts.logs.reader import LogData
 from jupyter_cts.logs.source import SegmentFile, resolve_segments
 from jupyter_cts.tools.base import InputKind, ToolContext, local_cpus, map_segments, map_serial
-from jupyter_cts.tools.cruise_control.combine import Analysis, combine
+from jupyter_cts.tools.cruise_control.combine import Analysis, Joined, join_segments, rank_bits
 from jupyter_cts.tools.cruise_control.params import CruiseControlParams
 from jupyter_cts.tools.cruise_control.segment import SegmentPartial, analyze_segment
 from jupyter_cts.tools.exports import run_metadata, write_json, write_table
@@ -165,7 +165,28 @@ class CruiseControlAnalyzer(SegmentedTool):
         progress: Callable[[float, str], None] | None = None,
         ctx: ToolContext | None = None,
     ) -> tuple[Plan, Analysis]:
-        """Read, decode and analyse every segment; write nothing.
+        """Read, decode and analyse every segment; write nothing."""
+        plan, joined = self._joined(inputs, params, progress, ctx)
+        return plan, self._ranked(joined, plan)
+
+    def run(self, inputs: list[Path], params: CruiseControlParams, ctx: ToolContext) -> dict[str, Any]:
+        ctx.progress(0, "reading the input")
+        plan, joined = self._joined(inputs, params, ctx.progress, ctx)
+        return self._write(joined, plan, ctx)
+
+    def combine(
+        self, partials: list[SegmentPartial], plan: Plan, params: CruiseControlParams, ctx: ToolContext
+    ) -> dict[str, Any]:
+        return self._write(self._join(partials, plan, params, load_dbc(plan.shared["dbc"])), plan, ctx)
+
+    def _joined(
+        self,
+        inputs: list[Path],
+        params: CruiseControlParams,
+        progress: Callable[[float, str], None] | None,
+        ctx: ToolContext | None,
+    ) -> tuple[Plan, Joined]:
+        """Every segment analysed, their tracks joined.
 
         The first file is read here for the car fingerprint (the DBC choice). Every segment, that
         one too, then goes through the context's segment mapper
@@ -190,13 +211,17 @@ class CruiseControlAnalyzer(SegmentedTool):
 
     def _join(
         self, partials: list[SegmentPartial], plan: Plan, params: CruiseControlParams, dbc: Dbc
-    ) -> Analysis:
-        analysis = combine(
+    ) -> Joined:
+        return join_segments(
             partials, params, dbc, dbc_reason=plan.shared["dbc_reason"], warnings=plan.shared["warnings"]
         )
-        fp = analysis.result["input"]["car_fingerprint"]
+
+    def _ranked(self, joined: Joined, plan: Plan) -> Analysis:
+        """The bits ranked and the result assembled (with a late fingerprint's warning)."""
+        analysis = rank_bits(joined)
+        fp, dbc = analysis.result["input"]["car_fingerprint"], joined.dbc
         if (
-            not params.dbc
+            not joined.params.dbc
             and plan.shared.get("fingerprint") is None
             and dbc_for_fingerprint(fp) not in (None, dbc.name)
         ):
@@ -207,41 +232,50 @@ class CruiseControlAnalyzer(SegmentedTool):
             )
         return analysis
 
-    def run(self, inputs: list[Path], params: CruiseControlParams, ctx: ToolContext) -> dict[str, Any]:
-        ctx.progress(0, "reading the input")
-        _, analysis = self.analyse(inputs, params, ctx.progress, ctx)
-        return self._finish(analysis, params, ctx)
+    def _write(self, joined: Joined, plan: Plan, ctx: ToolContext) -> dict[str, Any]:
+        """Rank the bits and write every artifact; the result.
 
-    def combine(
-        self, partials: list[SegmentPartial], plan: Plan, params: CruiseControlParams, ctx: ToolContext
-    ) -> dict[str, Any]:
-        analysis = self._join(partials, plan, params, load_dbc(plan.shared["dbc"]))
-        return self._finish(analysis, params, ctx)
+        The plot needs only the joined tracks, so when the run has a second CPU it is drawn in a
+        forked copy while this process ranks the bits and writes the tables (the two slowest steps
+        after the segments); the report, which embeds both, comes last.
+        """
+        from jupyter_cts.tools.cruise_control.plot import render_speed_timeline
+        from jupyter_cts.tools.cruise_control.report import render_report
 
-    def _finish(self, analysis: Analysis, params: CruiseControlParams, ctx: ToolContext) -> dict[str, Any]:
-        """Stamp the run's metadata on the result and write every artifact."""
-        meta = run_metadata(
-            self,
-            params,
-            ctx,
-            input_sha256=analysis.result["metadata"]["input_sha256"],
-            input_files=analysis.result["metadata"]["input_files"],
-            dbc=analysis.result["input"]["dbc"],
-        )
-        analysis.result["metadata"] = meta
-        ctx.progress(90, "writing the report")
-        write_artifacts(analysis, params, ctx, meta)
+        params = joined.params
+        png = ctx.artifact("speed_timeline.png")
+        ranked: list[Analysis] = []
+
+        def tables() -> None:
+            ctx.progress(88, "ranking bits and writing the tables")
+            analysis = self._ranked(joined, plan)
+            meta = run_metadata(
+                self,
+                params,
+                ctx,
+                input_sha256=analysis.result["metadata"]["input_sha256"],
+                input_files=analysis.result["metadata"]["input_files"],
+                dbc=analysis.result["input"]["dbc"],
+            )
+            analysis.result["metadata"] = meta
+            write_tables(analysis, params, ctx, meta)
+            ranked.append(analysis)
+
+        def figure() -> None:
+            render_speed_timeline(joined.speed_plot(), params, png)
+
+        side_by_side(tables, figure, cpus=local_cpus(ctx))
+        result = ranked[0].result
+        ctx.progress(98, "writing the report")
+        render_report(result, png, ctx.artifact("report.html"), candidates=ranked[0].candidates)
         ctx.progress(100, "done")
-        return analysis.result
+        return result
 
 
-def write_artifacts(
+def write_tables(
     analysis: Analysis, params: CruiseControlParams, ctx: ToolContext, meta: dict[str, Any]
 ) -> None:
-    """Every file of the SPEC's artifact list, into the run's artifact folder only."""
-    from jupyter_cts.tools.cruise_control.plot import render_speed_timeline
-    from jupyter_cts.tools.cruise_control.report import render_report
-
+    """The CSV/JSON exports the params ask for, and ``result.json``, into the run's artifact folder."""
     r = analysis.result
     tables: dict[str, list[dict[str, Any]]] = {
         "timeline": analysis.timeline,
@@ -250,18 +284,9 @@ def write_artifacts(
         "marker_windows": r["marker_windows"],
         "engaged_intervals": r["cruise"]["engaged_intervals"],
     }
-
-    def data_files() -> None:
-        if params.export_csv or params.export_json:
-            for stem, rows in tables.items():
-                write_table(
-                    ctx, stem, COLUMNS[stem], rows, meta, as_csv=params.export_csv, as_json=params.export_json
-                )
-        write_json(ctx, "result.json", r)
-
-    def figures() -> None:
-        png = render_speed_timeline(analysis, params, ctx.artifact("speed_timeline.png"))
-        render_report(r, png, ctx.artifact("report.html"), candidates=analysis.candidates)
-
-    # the plot is the slowest part: on a run with a second CPU it is drawn while the tables are written
-    side_by_side(data_files, figures, cpus=local_cpus(ctx))
+    if params.export_csv or params.export_json:
+        for stem, rows in tables.items():
+            write_table(
+                ctx, stem, COLUMNS[stem], rows, meta, as_csv=params.export_csv, as_json=params.export_json
+            )
+    write_json(ctx, "result.json", r)
