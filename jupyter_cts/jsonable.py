@@ -6,6 +6,7 @@ plain values, so there is one conversion.
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import date, datetime
 from pathlib import Path
@@ -35,3 +36,28 @@ def jsonable(value: Any) -> Any:
     raise TypeError(
         f"the result holds a value of type {type(value).__name__}, which is not JSON: convert it in the tool"
     )
+
+
+def dumps(value: Any) -> str:
+    """Plain JSON (see :func:`jsonable`) as text a person can read: objects indented by two spaces,
+    a list that holds objects or lists one item per line, each line compact.
+
+    ``json.dumps(indent=...)`` encodes in pure Python (the C encoder has no indentation), which made
+    writing a route's ``result.json`` a visible step; here every line goes through the C encoder.
+    Raises ``ValueError`` on NaN or infinity, as the result must be strict JSON.
+    """
+    return _readable(value, "")
+
+
+def _readable(value: Any, pad: str) -> str:
+    inner = pad + "  "
+    if isinstance(value, dict) and value:
+        items = (f"{inner}{_line(str(k))}: {_readable(v, inner)}" for k, v in value.items())
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
+        return "[\n" + ",\n".join(inner + _line(v) for v in value) + "\n" + pad + "]"
+    return _line(value)
+
+
+def _line(value: Any) -> str:
+    return json.dumps(value, allow_nan=False, separators=(", ", ": "))

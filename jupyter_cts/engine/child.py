@@ -12,7 +12,6 @@ from __future__ import annotations
 import faulthandler
 import importlib
 import io
-import json
 import logging
 import os
 import signal
@@ -25,7 +24,7 @@ from typing import Any
 from jupyter_cts.engine.context import Channel, RunContext
 from jupyter_cts.engine.fanout import make_mapper
 from jupyter_cts.errors import CTSError
-from jupyter_cts.jsonable import jsonable
+from jupyter_cts.jsonable import dumps, jsonable
 
 EXIT_OK = 0
 EXIT_TOOL_FAILED = 1
@@ -164,5 +163,5 @@ def _enter_scratch_dir(run_dir: Path) -> None:
 
 def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(jsonable(data), allow_nan=False, indent=1), encoding="utf-8")
+    tmp.write_text(dumps(jsonable(data)), encoding="utf-8")
     os.replace(tmp, path)

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from jupyter_cts.jsonable import jsonable
+from jupyter_cts.jsonable import dumps, jsonable
 from jupyter_cts.tools.base import Tool, ToolContext
 
 
@@ -62,8 +62,7 @@ def run_metadata(
 
 def write_json(ctx: ToolContext, name: str, payload: Any) -> Path:
     path = ctx.artifact(name)
-    # one string, one write: json.dump would write every token separately
-    path.write_text(json.dumps(jsonable(payload), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    path.write_text(dumps(jsonable(payload)) + "\n", encoding="utf-8")  # one string, one write
     return path
 
 

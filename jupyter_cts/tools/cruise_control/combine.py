@@ -771,14 +771,13 @@ def _timeline(result: dict[str, Any], segments: list[dict[str, Any]], speed_at: 
     def add(t_s: float | None, mono: int | None, event: str, value: Any = "", detail: str = "") -> None:
         if t_s is None:
             return
-        mph = _num(speed_at(np.array([mono]))[0]) if mono is not None else None
         rows.append(
             {
                 "t_s": t_s,
                 "log_mono_time": mono,
                 "event": event,
                 "value": value,
-                "speed_mph": mph,
+                "speed_mph": None,  # looked up for every row at once below
                 "detail": detail,
             }
         )
@@ -818,5 +817,9 @@ def _timeline(result: dict[str, Any], segments: list[dict[str, Any]], speed_at: 
         add(w["start_s"], w["start_log_mono_time"], "marker_open", w["index"])
         if not w["partial"]:
             add(w["end_s"], w["end_log_mono_time"], "marker_close", w["index"])
+    timed = [r for r in rows if r["log_mono_time"] is not None]
+    mph = speed_at(np.array([r["log_mono_time"] for r in timed], np.int64))
+    for r, v in zip(timed, mph.tolist(), strict=True):
+        r["speed_mph"] = _num(v)
     rows.sort(key=lambda r: (r["t_s"], r["event"]))
     return rows
