@@ -101,8 +101,16 @@ class PoolMapper:
             next_item = 0
             while ordered.yielded < total:
                 while next_item < total and len(pending) < workers * IN_FLIGHT_PER_WORKER:
-                    pending[pool.submit(fn, items[next_item])] = next_item
+                    try:
+                        future = pool.submit(fn, items[next_item])
+                    except BrokenProcessPool:
+                        # a worker died since the last wait: its item's future says which one
+                        next_item = total
+                        break
+                    pending[future] = next_item
                     next_item += 1
+                if not pending:  # a worker died between items: no future names a segment
+                    raise CTSError("a segment worker process died (killed, or out of memory); run it again")
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     index = pending.pop(future)
