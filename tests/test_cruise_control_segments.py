@@ -133,3 +133,24 @@ def test_flip_counts_joined_from_segments_equal_counting_the_whole_log(
     keys, times, _ = counter.rare_events()
     for k in np.unique(keys):
         assert int((keys == k).sum()) == totals[int(k)]
+
+
+def test_the_first_file_is_read_once(route: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """plan reads it for the car fingerprint; segment 0's analysis reuses that instead of reading again."""
+    import jupyter_cts.tools.cruise_control.segment as segment_module
+    import jupyter_cts.tools.cruise_control.tool as tool_module
+
+    reads: list[str] = []
+    for module in (segment_module, tool_module):
+        real = module.read_log
+
+        def counted(path: Any, *, salvage: bool = False, _real: Any = real) -> Any:
+            reads.append(Path(path).name if Path(path).is_file() else str(path))
+            return _real(path, salvage=salvage)
+
+        monkeypatch.setattr(module, "read_log", counted)
+    params = CruiseControlParams(export_csv=False, export_json=False)
+    CruiseControlAnalyzer().run([route], params, DirectoryContext(tmp_path / "out"))
+    paths = [str(p) for p in sorted(route.glob("*/rlog.zst"))]
+    assert len(reads) == len(paths) == 3
+    assert tool_module.READ_AHEAD.take(paths[0], params.salvage) is None  # nothing left held

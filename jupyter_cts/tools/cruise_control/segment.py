@@ -83,14 +83,16 @@ def analyze_segment(
     *,
     index: int = 0,
     number: int | None = None,
+    data: LogData | None = None,
 ) -> SegmentPartial:
-    """Read one log file and reduce it to a ``SegmentPartial``.
+    """Read one log file (unless ``data`` is what reading it gave) and reduce it to a ``SegmentPartial``.
 
     A damaged file raises ``LogFormatError`` unless ``params.salvage``; then the events before the
     damage are analysed and the damage becomes a warning.
     """
     path = Path(path)
-    data = read_log(path, salvage=params.salvage)
+    if data is None:
+        data = read_log(path, salvage=params.salvage)
     if number is None and data.segments:
         number = data.segments[0].number
     return reduce_segment(data, params, dbc, index=index, path=path, number=number, sha256=sha256_file(path))

@@ -114,6 +114,34 @@ def choose_dbc(params: CruiseControlParams, fingerprint: str | None) -> tuple[Db
     return load_dbc(DEFAULT_DBC), "default; no car fingerprint logged", warnings
 
 
+class ReadAhead:
+    """The first file, read in the run process for its car fingerprint, kept for segment 0's analysis.
+
+    Segment 0 then reads nothing, whether it runs in this process (serial) or in a pool worker
+    forked from it (which inherits the copy); a Dask worker elsewhere reads the file itself. At
+    most one file is held, and a run drops it once its segments are analysed.
+    """
+
+    def __init__(self) -> None:
+        self._held: tuple[str, bool, LogData] | None = None
+
+    def keep(self, path: str, salvage: bool, data: LogData) -> None:
+        self._held = (path, salvage, data)
+
+    def take(self, path: str, salvage: bool) -> LogData | None:
+        """The data of ``path`` if it is the one held (then no longer held), else None."""
+        if self._held is None or self._held[:2] != (path, salvage):
+            return None
+        data, self._held = self._held[2], None
+        return data
+
+    def drop(self) -> None:
+        self._held = None
+
+
+READ_AHEAD = ReadAhead()
+
+
 class CruiseControlAnalyzer(SegmentedTool):
     """Subaru cruise control: speed band, Set/Resume presses, engaged spans, marker windows, bits."""
 
@@ -131,7 +159,10 @@ class CruiseControlAnalyzer(SegmentedTool):
 
     def plan(self, inputs: list[Path], params: CruiseControlParams) -> Plan:
         segments = resolve_segments(inputs)
-        first = None if params.dbc else read_log(segments[0].path, salvage=params.salvage)
+        first = None
+        if not params.dbc:
+            first = read_log(segments[0].path, salvage=params.salvage)
+            READ_AHEAD.keep(str(segments[0].path), params.salvage, first)
         return self._plan(segments, params, first)
 
     def _plan(self, segments: list[SegmentFile], params: CruiseControlParams, first: LogData | None) -> Plan:
@@ -155,7 +186,12 @@ class CruiseControlAnalyzer(SegmentedTool):
         cls, task: SegmentTask, params: CruiseControlParams, shared: dict[str, Any]
     ) -> SegmentPartial:
         return analyze_segment(
-            task.path, params, load_dbc(shared["dbc"]), index=task.index, number=task.number
+            task.path,
+            params,
+            load_dbc(shared["dbc"]),
+            index=task.index,
+            number=task.number,
+            data=READ_AHEAD.take(task.path, params.salvage),
         )
 
     def analyse(
@@ -203,10 +239,13 @@ class CruiseControlAnalyzer(SegmentedTool):
                 progress(5 + 80 * done / total, f"segments done: {done} of {total}")
 
         work = partial(analyze_task, type(self), params=params, shared=plan.shared)
-        if ctx is not None:
-            partials = list(map_segments(ctx, work, plan.tasks, on_done))
-        else:
-            partials = list(map_serial(work, plan.tasks, on_done))
+        try:
+            if ctx is not None:
+                partials = list(map_segments(ctx, work, plan.tasks, on_done))
+            else:
+                partials = list(map_serial(work, plan.tasks, on_done))
+        finally:
+            READ_AHEAD.drop()  # segment 0 ran in a worker (or failed): this process's copy goes
         return plan, self._join(partials, plan, params, dbc)
 
     def _join(
