@@ -227,9 +227,9 @@ class CruiseControlAnalyzer(SegmentedTool):
         The first file is read here for the car fingerprint (the DBC choice). Every segment, that
         one too, then goes through the context's segment mapper
         (``jupyter_cts.tools.base.map_segments``): one at a time in this process unless the engine
-        hands the run a process pool or a Dask cluster. Re-reading the first file there costs a few
-        milliseconds; keeping it here would leave the workers one segment short while this process
-        works alone.
+        hands the run a process pool or a Dask cluster, so no worker waits while this process
+        analyses the first segment alone; segment 0 reuses the read (:data:`READ_AHEAD`) here or in
+        a forked worker.
         """
         plan = self.plan(inputs, params)
         dbc = load_dbc(plan.shared["dbc"])  # before any worker forks: they inherit it parsed
