@@ -141,14 +141,12 @@ end
 
 
 def start_wrk(
-    server: LiteProcess, path: str, clients: int, duration: float, interval: float, workdir: Path
+    server: LiteProcess, path: str, clients: int, duration: float, interval: float, script: Path
 ) -> subprocess.Popen[str]:
     """``clients`` keep-alive connections, each GETting ``path`` every ``interval`` s for ``duration`` s.
 
     wrk (C, one thread) rather than a Python client: on a 2-core machine a Python load generator
     takes a fifth of a core and its own event loop's delays show up as server latency."""
-    script = workdir / "poll.lua"
-    script.write_text(WRK_SCRIPT)
     env = {
         **os.environ,
         "CTS_BENCH_TOKEN": server.token,
@@ -187,9 +185,11 @@ def wrk_figures(proc: subprocess.Popen[str]) -> dict[str, Any]:
 
 def measure(server: LiteProcess, path: str, args: argparse.Namespace, workdir: Path) -> tuple[dict, dict]:
     """Warm up, then poll ``path`` and the baseline together, so both see the same load."""
+    script = workdir / "poll.lua"  # written once: a wrk starting while it is rewritten reads it empty
+    script.write_text(WRK_SCRIPT)
     for duration in (args.warmup, args.duration):
-        ours = start_wrk(server, path, args.clients, duration, args.interval, workdir)
-        base_line = start_wrk(server, "api/status", args.baseline_clients, duration, args.interval, workdir)
+        ours = start_wrk(server, path, args.clients, duration, args.interval, script)
+        base_line = start_wrk(server, "api/status", args.baseline_clients, duration, args.interval, script)
         result = wrk_figures(ours), wrk_figures(base_line)
     return result
 
