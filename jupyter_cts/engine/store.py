@@ -131,8 +131,7 @@ class RunStore:
     @contextmanager
     def _tx(self, run_id: str) -> Iterator[sqlite3.Connection]:
         """A write transaction on one run; whatever happens, its cached copy is dropped."""
-        with self._lock:
-            self._cache.pop(run_id, None)
+        with self._lock:  # readers wait for the lock too, so dropping the copy at the end suffices
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db

@@ -106,8 +106,10 @@ class Joined:
     def speed_at(self, t: np.ndarray) -> np.ndarray:
         return _speed_at(self.speed_t, self.speed, t)
 
+    @functools.cached_property
     def speed_plot(self) -> SpeedPlot:
-        """What ``speed_timeline.png`` shows, in seconds: all of it known before any bit is counted."""
+        """What ``speed_timeline.png`` shows, in seconds: all of it known before any bit is counted
+        (built once, whether the figure or the result asks first)."""
 
         def pressed(key: str) -> list[tuple[float, float | None]]:
             return [(p["t_s"], p["speed_mph"]) for p in self.buttons[key]]
@@ -451,7 +453,7 @@ def rank_bits(j: Joined) -> Analysis:
             "input_files": [{"path": p.path, "sha256": p.sha256} for p in parts],
         },
     }
-    analysis = Analysis(result, j.speed_plot(), columns, edge_rows)
+    analysis = Analysis(result, j.speed_plot, columns, edge_rows)
     analysis.timeline = _timeline(analysis.result, segments, speed_at)
     return analysis
 

@@ -301,7 +301,7 @@ class CruiseControlAnalyzer(SegmentedTool):
             ranked.append(analysis)
 
         def figure() -> None:
-            render_speed_timeline(joined.speed_plot(), params, png)
+            render_speed_timeline(joined.speed_plot, params, png)
 
         side_by_side(tables, figure, cpus=local_cpus(ctx))
         result = ranked[0].result
