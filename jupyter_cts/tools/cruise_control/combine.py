@@ -749,21 +749,19 @@ def _edges(
             f"edges of 0x{ka:03X} bus {kb} b{kg} are not exported: the bit flips too often to list every edge"
         )
     keys, t, rise = counter.rare_events(want)
-    sa, sb, sg = split_key(keys)
-    mph = speed_at(t)
-    rows = []
-    for ai, bi, gi, ti, ri, v, k in zip(sa, sb, sg, t, rise, mph, keys, strict=True):
-        rows.append(
-            {
-                "t_s": float(s(ti)),
-                "log_mono_time": int(ti),
-                **_bit_fields(int(ai), int(bi), int(gi), names),
-                "role": watched[int(k)],
-                "edge": "rise" if ri else "fall",
-                "speed_mph": _num(v),
-            }
+    # a few dozen bits have thousands of edges: each bit's fields are built once
+    unique = np.unique(keys)
+    fields = {
+        k: {**_bit_fields(a, b, g, names), "role": watched[k]}
+        for k, a, b, g in zip(unique.tolist(), *(x.tolist() for x in split_key(unique)), strict=True)
+    }
+    speeds = [None if v != v else round(v, 4) for v in speed_at(t).tolist()]  # v != v: NaN
+    return [
+        {"t_s": ts, "log_mono_time": mono, **fields[k], "edge": "rise" if r else "fall", "speed_mph": v}
+        for ts, mono, k, r, v in zip(
+            s(t).tolist(), t.tolist(), keys.tolist(), rise.tolist(), speeds, strict=True
         )
-    return rows
+    ]
 
 
 def _timeline(result: dict[str, Any], segments: list[dict[str, Any]], speed_at: Any) -> list[dict[str, Any]]:

@@ -96,12 +96,16 @@ class FlipSummary:
             0,
         )
 
-    def exact_at(self, x: int) -> bool:
-        """Whether the count at ``x`` is exact: before or after every frame, at a sample, or near an edge."""
-        if x < self.frame_t0 or x >= self.frame_t1 or x <= self.head_end_t or x >= self.tail_start_t:
+    def all_exact(self, xs: np.ndarray) -> bool:
+        """Whether the counts at every x are exact: before or after every frame, at a sample, or near
+        an edge."""
+        xs = np.asarray(xs, _I64)
+        middle = (xs > self.head_end_t) & (xs < self.tail_start_t)
+        inside = xs[middle & (xs >= self.frame_t0) & (xs < self.frame_t1)]
+        if not inside.size:
             return True
-        j = int(np.searchsorted(self.sample_t, x, side="right")) - 1
-        return j >= 0 and int(self.sample_t[j]) == x
+        j = np.searchsorted(self.sample_t, inside, side="right") - 1
+        return bool(np.all((j >= 0) & (self.sample_t[np.maximum(j, 0)] == inside)))
 
     def local_upto_many(self, xs: np.ndarray) -> np.ndarray:
         """Flips at t <= x for the keys in ``cum_rows``, one row per x (in any order)."""
@@ -116,12 +120,15 @@ class FlipSummary:
         todo = np.flatnonzero(~after & (xs >= self.frame_t0) & (col >= 0))
         if todo.size:
             order = todo[np.argsort(col[todo], kind="stable")]
-            first_q = np.searchsorted(col[order], self.step_col, side="left")
-            use = first_q < order.size
+            # steps are sorted by sample: those up to query q's sample end at ends[q], and each step
+            # counts first for the first query whose sample is at or after its own
+            ends = np.searchsorted(self.step_col, col[order], side="right")
+            first_q = np.repeat(np.arange(order.size), np.diff(ends, prepend=0))
+            used = int(ends[-1])
             nk = self.cum_rows.size
             per_q = np.bincount(
-                first_q[use] * nk + self.step_row[use],
-                weights=self.step_count[use],
+                first_q * nk + self.step_row[:used],
+                weights=self.step_count[:used],
                 minlength=order.size * nk,
             ).reshape(order.size, nk)
             out[order] = np.cumsum(per_q, axis=0).astype(np.int64)
@@ -291,7 +298,8 @@ def _smallest(limit: int) -> type:
 
 
 class FlipCounter:
-    """Flip counts over a whole input, from the summaries of its segments in time order.
+    """Flip counts over a whole input, from the summaries of its segments in time order, of every
+    bit that flips at least once (``keys``).
 
     A bit whose value differs between the last frame of one segment and the first frame of the next
     flipped at that boundary; that flip is counted at the first frame of the later segment.
@@ -323,33 +331,56 @@ class FlipCounter:
             self.toggles[idx] += s.toggles
             self.rises[idx] += s.rises
             last_v[idx] = s.last_v
+        self._keep_flipping()
         self._t0 = np.array([s.frame_t0 for s in self.summaries], _I64)
         # the keys whose every flip time is known: at most ``rare_max`` flips in every segment
-        self.complete = np.ones(nk, bool)
+        self.complete = np.ones(self.keys.size, bool)
         for s, idx in zip(self.summaries, self._index, strict=True):
             self.complete[idx[s.toggles > s.rare_max]] = False
+
+    def _keep_flipping(self) -> None:
+        """Drop the keys that never flip (most bits of most messages): they count nothing anywhere,
+        and every count matrix has a column per key."""
+        live = np.flatnonzero(self.toggles > 0)
+        where = np.full(self.keys.size, -1, _I64)
+        where[live] = np.arange(live.size)
+        self.keys, self.toggles, self.rises = self.keys[live], self.toggles[live], self.rises[live]
+        self._base = [base[live] for base in self._base]
+        # a segment's rows that flip (its own flips or a boundary flip) all map to kept keys
+        self._index = [where[idx] for idx in self._index]
+        self._boundary = [(where[idx], t, rise) for idx, t, rise in self._boundary]
 
     @property
     def falls(self) -> np.ndarray:
         return self.toggles - self.rises
 
     def upto_many(self, xs: np.ndarray) -> np.ndarray:
-        """Flips of every key at t <= x, one row per x."""
+        """Flips of every key at t <= x, one row per x.
+
+        The xs are visited in time order, so each segment's xs are one block of rows, filled in
+        place (these matrices are the biggest arrays of a combine).
+        """
         xs = np.asarray(xs, np.int64)
-        out = np.zeros((xs.size, self.keys.size), np.int64)
-        seg = np.searchsorted(self._t0, xs, side="right") - 1
-        for k in np.unique(seg[seg >= 0]):
-            which = np.flatnonzero(seg == k)
-            s = self.summaries[k]
-            part = np.broadcast_to(self._base[k], (which.size, self.keys.size)).copy()
+        order = np.argsort(xs, kind="stable")
+        by_time = xs[order]
+        out = np.zeros((xs.size, self.keys.size), np.int64)  # rows in ``by_time`` order
+        seg = np.searchsorted(self._t0, by_time, side="right") - 1  # -1: before every segment
+        blocks = np.searchsorted(seg, np.arange(len(self.summaries) + 1))
+        for k, s in enumerate(self.summaries):
+            lo, hi = int(blocks[k]), int(blocks[k + 1])
+            if lo == hi:
+                continue
+            here, block = by_time[lo:hi], out[lo:hi]
+            block[:] = self._base[k]
             b_idx, b_t, _ = self._boundary[k]
             if b_idx.size:
-                part[:, b_idx] += b_t[None, :] <= xs[which][:, None]  # keys are unique per boundary
-            if not all(s.exact_at(int(x)) for x in xs[which]):
+                block[:, b_idx] += b_t[None, :] <= here[:, None]  # keys are unique per boundary
+            if not s.all_exact(here):
                 self.approximate = True
-            part[:, self._index[k][s.cum_rows]] += s.local_upto_many(xs[which])
-            out[which] = part
-        return out
+            block[:, self._index[k][s.cum_rows]] += s.local_upto_many(here)
+        result = np.empty_like(out)
+        result[order] = out
+        return result
 
     def upto(self, x: int) -> np.ndarray:
         """Flips of every key at t <= x."""
