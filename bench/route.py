@@ -2,17 +2,17 @@
 
     .venv/bin/python bench/route.py [--segments 30] [--repeat 3] [--route DIR] [--skip-dask]
 
-1. Speed. The cruise-control analyzer over the route, run directly (as ``cts run --local`` runs it
-   in its run process) with three segment mappers: serial (the baseline), the local executor's
-   process pool with 1 and 2 processes, and a ``distributed.LocalCluster`` with 1 and 2 worker
-   processes (started with ``MALLOC_MMAP_THRESHOLD_``, as the README recommends). Printed: wall
-   time of the whole run (plan, segments, combine, report) and of the segment phase alone (what
-   the workers share), and the 2-worker speedup over 1 worker. Target:
-   at least 1.7x on 2 idle cores for the segment phase; the whole run's speedup is bounded by its
-   serial part (reading the first file, combining, the report and plot), printed beside it.
-   Timings are the best of ``--repeat`` runs, interleaved so a busy machine slows every contender;
-   the load average is printed, and the speedup 2 pure busy-loop processes get at the same time
-   (2.0x on 2 idle cores): other work on the machine takes cores from the workers.
+1. Speed. The cruise-control analyzer over the route with three segment mappers: serial (the
+   baseline), the local executor's process pool with 1 and 2 processes, and a Dask cluster with 1
+   and 2 worker processes (a ``distributed.LocalCluster``, one thread per worker, started with
+   ``MALLOC_MMAP_THRESHOLD_`` as the README recommends). Each timed run happens in a fresh process
+   forked from this warm one, as the engine forks every run from its warm template: a process that
+   analysed the route before keeps a heap no real run starts with. Printed: wall time of the whole
+   run (plan, segments, combine, artifacts) and of the segment phase alone (what the workers share),
+   and the 2-worker speedup over 1 worker. Target: at least 1.7x on 2 idle cores. Timings are the
+   best of ``--repeat`` runs, interleaved so a busy machine slows every contender; the load average
+   is printed, and the speedup 2 pure busy-loop processes get at the same time (2.0x on 2 idle
+   cores): other work on the machine takes cores from the workers.
 2. Memory. A fresh process plays the server: an ``ExecutionEngine`` runs the analyzer on a route of
    N segments (N = 10 and --segments) and reports its own peak RSS and the run process's. Target:
    the server's peak is flat in N (its runs hold the partials, not the server).
@@ -23,13 +23,16 @@ The route is generated once (``jupyter_cts.synth``, one-minute segments) and kep
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import multiprocessing
 import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,11 +69,31 @@ class Timed:
 
 
 def analyse(path: Path, mapper: Any, out: Path) -> tuple[float, float]:
-    """Wall time of one whole run, and of its segment phase."""
+    """Wall time of one whole run, and of its segment phase, in this process."""
     timed = Timed(mapper)
     start = time.perf_counter()
     CruiseControlAnalyzer().run([path], CruiseControlParams(), DirectoryContext(out, mapper=timed))
     return time.perf_counter() - start, timed.seconds
+
+
+def analyse_fresh(path: Path, mapper: Any, out: Path) -> tuple[float, float]:
+    """``analyse`` in a process forked for this one run (as the engine forks each run)."""
+    fork = multiprocessing.get_context("fork")
+    receive, send = fork.Pipe(duplex=False)
+
+    def child() -> None:
+        send.send(analyse(path, mapper, out))
+
+    process = fork.Process(target=child)
+    process.start()
+    send.close()
+    try:
+        times: tuple[float, float] = receive.recv()
+    except EOFError:
+        raise SystemExit(f"a timed run failed (exit code {process.exitcode}); traceback above") from None
+    finally:
+        process.join()
+    return times
 
 
 def burn(n: int) -> int:
@@ -100,7 +123,7 @@ def best_of(path: Path, mappers: dict[str, Any], repeat: int, out: Path) -> dict
     best: dict[str, tuple[float, float]] = {}
     for _ in range(repeat):
         for name, mapper in mappers.items():
-            wall, phase = analyse(path, mapper, out / name.replace(" ", "-"))
+            wall, phase = analyse_fresh(path, mapper, out / name.replace(" ", "-"))
             if name not in best or wall < best[name][0]:
                 best[name] = (wall, phase)
     return best
@@ -109,33 +132,60 @@ def best_of(path: Path, mappers: dict[str, Any], repeat: int, out: Path) -> dict
 def speed(path: Path, repeat: int, with_dask: bool, out: Path) -> dict[str, tuple[float, float]]:
     """Serial and the local pool first, with no cluster running (idle Dask processes still tick);
     then the two LocalClusters, each contender with its own cluster."""
-    analyse(path, map_serial, out / "warm")  # imports, DBC cache, page cache
+    analyse(path, map_serial, out / "warm")  # imports, DBC cache, page cache: the template's state
     mappers: dict[str, Any] = {"serial": map_serial, "pool x1": PoolMapper(1), "pool x2": PoolMapper(2)}
     best = best_of(path, mappers, repeat, out)
     if not with_dask:
         return best
-    from distributed import LocalCluster
-
     from jupyter_cts.engine.executors.dask import DaskMapper
 
-    # Workers as the README recommends: Dask's nanny sets MALLOC_TRIM_THRESHOLD_, which makes
-    # glibc map and unmap every large numpy temporary (far more CPU for this analysis) unless
-    # the mmap threshold is raised too. Only the workers get it, not this process.
-    clusters, dask_mappers = [], {}
-    os.environ[MMAP_ENV] = MMAP_THRESHOLD
-    try:
-        for n in (1, 2):
-            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
-            clusters.append(cluster)
-            dask_mappers[f"dask x{n}"] = DaskMapper(cluster.scheduler_address, run_id=f"bench{n}")
-    finally:
-        del os.environ[MMAP_ENV]
-    try:
+    with contextlib.ExitStack() as stack:
+        dask_mappers = {
+            f"dask x{n}": DaskMapper(stack.enter_context(dask_cluster(n)), run_id=f"bench{n}") for n in (1, 2)
+        }
         best.update(best_of(path, dask_mappers, repeat, out))
-    finally:
-        for cluster in clusters:
-            cluster.close()
     return best
+
+
+# A LocalCluster kept in its own process: this process then runs no Dask threads and forks cleanly.
+HOST_CLUSTER = """
+import sys
+from distributed import LocalCluster
+
+cluster = LocalCluster(
+    n_workers=int(sys.argv[1]), threads_per_worker=1, processes=True, dashboard_address=None
+)
+print(cluster.scheduler_address, flush=True)
+sys.stdin.read()  # until the benchmark is done with it
+cluster.close()
+"""
+
+
+@contextlib.contextmanager
+def dask_cluster(workers: int) -> Iterator[str]:
+    """A ``distributed.LocalCluster`` of ``workers`` single-threaded worker processes; its address."""
+    # Dask's nanny sets MALLOC_TRIM_THRESHOLD_, which makes glibc map and unmap every large numpy
+    # temporary (far more CPU for this analysis) unless the mmap threshold is raised too.
+    host = subprocess.Popen(
+        [sys.executable, "-c", HOST_CLUSTER, str(workers)],
+        env={**os.environ, MMAP_ENV: MMAP_THRESHOLD},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert host.stdin is not None and host.stdout is not None
+    try:
+        address = host.stdout.readline().strip()
+        if not address:
+            raise SystemExit(f"the LocalCluster did not start (exit code {host.wait()})")
+        yield address
+    finally:
+        host.stdin.close()
+        try:
+            host.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            host.kill()
 
 
 def server_memory(path: Path) -> dict[str, float]:
