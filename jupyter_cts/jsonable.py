@@ -18,7 +18,7 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
+        return {_key(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [jsonable(v) for v in value]
     if value is None or isinstance(value, str | int | bool):
@@ -38,6 +38,33 @@ def jsonable(value: Any) -> Any:
     )
 
 
+def _key(key: Any) -> str:
+    """A dict key as the JSON encoder writes it (``True`` as "true", ``None`` as "null")."""
+    if isinstance(key, str):
+        return key
+    return json.dumps(key) if key is None or isinstance(key, bool) else str(key)
+
+
+def dumps_any(value: Any) -> str:
+    """``dumps(jsonable(value))``, without walking a value that is plain JSON already.
+
+    The C encoder refuses whatever ``jsonable`` would change (numpy values, NaN, paths, dates), so
+    trying it first is far cheaper than converting a large result that needs nothing.
+    """
+    try:
+        return dumps(value)
+    except (TypeError, ValueError):
+        return dumps(jsonable(value))
+
+
+def compact_any(value: Any) -> str:
+    """``value`` as one line of compact plain JSON (``jsonable`` applied only when needed)."""
+    try:
+        return json.dumps(value, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return json.dumps(jsonable(value), allow_nan=False, separators=(",", ":"))
+
+
 def dumps(value: Any) -> str:
     """Plain JSON (see :func:`jsonable`) as text a person can read: objects indented by two spaces,
     a list that holds objects or lists one item per line, each line compact.
@@ -52,9 +79,9 @@ def dumps(value: Any) -> str:
 def _readable(value: Any, pad: str) -> str:
     inner = pad + "  "
     if isinstance(value, dict) and value:
-        items = (f"{inner}{_line(str(k))}: {_readable(v, inner)}" for k, v in value.items())
+        items = (f"{inner}{_line(_key(k))}: {_readable(v, inner)}" for k, v in value.items())
         return "{\n" + ",\n".join(items) + "\n" + pad + "}"
-    if isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
+    if isinstance(value, list | tuple) and any(isinstance(v, dict | list | tuple) for v in value):
         return "[\n" + ",\n".join(inner + _line(v) for v in value) + "\n" + pad + "]"
     return _line(value)
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jupyter_cts.jsonable import dumps, jsonable
+from jupyter_cts.jsonable import compact_any, dumps, dumps_any, jsonable
 
 scalars = (
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
@@ -47,3 +47,16 @@ def test_not_a_number_is_refused_and_jsonable_makes_it_null() -> None:
         dumps({"speed": math.nan})
     plain = jsonable({"speed": np.float32("nan"), "n": np.int64(3), "xs": np.arange(2)})
     assert json.loads(dumps(plain)) == {"speed": None, "n": 3, "xs": [0, 1]}
+
+
+@given(values)
+def test_a_plain_value_is_written_as_its_converted_form(value: object) -> None:
+    assert dumps_any(value) == dumps(jsonable(value))
+    assert compact_any(value) == json.dumps(jsonable(value), separators=(",", ":"))
+
+
+def test_values_json_refuses_are_converted_before_writing() -> None:
+    value = {"speed": np.float32("nan"), "n": np.int64(3), "xs": (np.arange(2),), True: [math.inf], None: 1}
+    expected = {"speed": None, "n": 3, "xs": [[0, 1]], "true": [None], "null": 1}
+    assert json.loads(dumps_any(value)) == expected
+    assert json.loads(compact_any(value)) == expected

@@ -24,7 +24,7 @@ from typing import Any
 from jupyter_cts.engine.context import Channel, RunContext
 from jupyter_cts.engine.fanout import make_mapper
 from jupyter_cts.errors import CTSError
-from jupyter_cts.jsonable import dumps, jsonable
+from jupyter_cts.jsonable import dumps_any
 
 EXIT_OK = 0
 EXIT_TOOL_FAILED = 1
@@ -163,5 +163,5 @@ def _enter_scratch_dir(run_dir: Path) -> None:
 
 def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(dumps(jsonable(data)), encoding="utf-8")
+    tmp.write_text(dumps_any(data), encoding="utf-8")
     os.replace(tmp, path)

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from jupyter_cts.jsonable import dumps, jsonable
+from jupyter_cts.jsonable import compact_any, dumps_any, jsonable
 from jupyter_cts.tools.base import Tool, ToolContext
 
 
@@ -62,7 +62,7 @@ def run_metadata(
 
 def write_json(ctx: ToolContext, name: str, payload: Any) -> Path:
     path = ctx.artifact(name)
-    path.write_text(dumps(jsonable(payload)) + "\n", encoding="utf-8")  # one string, one write
+    path.write_text(dumps_any(payload) + "\n", encoding="utf-8")  # one string, one write
     return path
 
 
@@ -77,7 +77,7 @@ def _cell(value: Any) -> Any:
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         return ""
     if isinstance(value, list | dict):
-        return json.dumps(jsonable(value), separators=(",", ":"))
+        return compact_any(value)
     return value
 
 
