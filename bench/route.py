@@ -6,8 +6,9 @@
    baseline), the local executor's process pool with 1 and 2 processes, and a Dask cluster with 1
    and 2 worker processes (a ``distributed.LocalCluster``, one thread per worker, started with
    ``MALLOC_MMAP_THRESHOLD_`` as the README recommends). Each timed run happens in a fresh process
-   forked from this warm one, as the engine forks every run from its warm template: a process that
-   analysed the route before keeps a heap no real run starts with. Printed: wall time of the whole
+   forked from this warm one, set up as the engine sets up its template and its run processes
+   (``jupyter_cts.engine.forked_memory``): a process that analysed the route before keeps a warm
+   heap no real run starts with. Printed: wall time of the whole
    run (plan, segments, combine, artifacts) and of the segment phase alone (what the workers share),
    and the 2-worker speedup over 1 worker. Target: at least 1.7x on 2 idle cores. Timings are the
    best of ``--repeat`` runs, interleaved so a busy machine slows every contender; the load average
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_cts.engine.fanout import PoolMapper
+from jupyter_cts.engine.forked_memory import freeze_inherited_objects, keep_freed_memory
 from jupyter_cts.synth import preset, write_route
 from jupyter_cts.tools.base import DirectoryContext, map_serial, mapper_cpus
 from jupyter_cts.tools.cruise_control import CruiseControlAnalyzer, CruiseControlParams
@@ -82,6 +84,7 @@ def analyse_fresh(path: Path, mapper: Any, out: Path) -> tuple[float, float]:
     receive, send = fork.Pipe(duplex=False)
 
     def child() -> None:
+        keep_freed_memory()  # as the engine's run process does
         send.send(analyse(path, mapper, out))
 
     process = fork.Process(target=child)
@@ -133,6 +136,7 @@ def speed(path: Path, repeat: int, with_dask: bool, out: Path) -> dict[str, tupl
     """Serial and the local pool first, with no cluster running (idle Dask processes still tick);
     then the two LocalClusters, each contender with its own cluster."""
     analyse(path, map_serial, out / "warm")  # imports, DBC cache, page cache: the template's state
+    freeze_inherited_objects()  # as the engine's template does before it forks runs
     mappers: dict[str, Any] = {"serial": map_serial, "pool x1": PoolMapper(1), "pool x2": PoolMapper(2)}
     best = best_of(path, mappers, repeat, out)
     if not with_dask:

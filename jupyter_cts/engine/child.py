@@ -23,6 +23,7 @@ from typing import Any
 
 from jupyter_cts.engine.context import Channel, RunContext
 from jupyter_cts.engine.fanout import make_mapper
+from jupyter_cts.engine.forked_memory import keep_freed_memory
 from jupyter_cts.errors import CTSError
 from jupyter_cts.jsonable import dumps_any
 
@@ -66,6 +67,7 @@ def run_job(job: dict[str, Any], msg_fd: int, out_fd: int, err_fd: int) -> int:
     if job.get("sys_path"):
         sys.path[:] = job["sys_path"]
     _enter_scratch_dir(Path(job["run_dir"]))
+    keep_freed_memory()  # and so do the segment workers it forks
     log = logging.getLogger("jupyter_cts.engine.run")
     ctx: RunContext | None = None
     try:

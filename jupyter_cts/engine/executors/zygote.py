@@ -29,6 +29,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from jupyter_cts.engine.forked_memory import freeze_inherited_objects
 from jupyter_cts.engine.processes import kill_tree, killpg
 
 MAX_MESSAGE = 1 << 20
@@ -44,6 +45,7 @@ def main(control_fd: int) -> None:
         return
     sys.path[:] = hello.get("sys_path") or sys.path
     failed = _preload(hello.get("preload", []))
+    freeze_inherited_objects()  # a run's garbage collector then never copies the template's objects
     _become_subreaper()
     try:
         _send(sock, op="ready", failed=failed, pid=os.getpid())
