@@ -78,7 +78,10 @@ def render_speed_timeline(plot: SpeedPlot, params: Any, path: Path) -> Path:
     ax.set_xlabel("time since first event (s)")
     ax.set_ylabel("speed (mph)")
     n = len(plot.segment_starts)
-    ax.set_title(f"Speed timeline - {plot.car or 'unknown car'}, {plot.duration_s:.0f} s, {n} segment(s)")
+    ax.set_title(
+        f"Speed timeline - {plot.car or 'unknown car'}, {plot.duration_s:.0f} s, {n} segment(s)",
+        y=1.0,  # placed, not measured: no tick labels above the axes to clear (saves ~10 ms)
+    )
     ax.grid(True, alpha=0.3)
     top = max(float(np.nanmax(v)) if v.size else 0.0, params.speed_max)
     ax.set_ylim(-2, top * 1.12 + 2)
