@@ -7,6 +7,7 @@ JSON Schema cannot be produced is reported in :attr:`ToolRegistry.errors`; the o
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import threading
@@ -127,15 +128,21 @@ class ToolRegistry:
         return self._infos[tool_id]
 
     def preload_modules(self) -> list[str]:
-        """Modules of the tools that loaded, and the heavy modules they declare in ``preload``, to
-        import once in the warm template process."""
+        """What the warm template process does once: import the modules of the tools that loaded
+        and the heavy modules they declare in ``preload``, then call the ``warm_up`` of each tool
+        that has one (listed last, as ``module:Class.warm_up``)."""
         self._ensure()
         modules = {ref.split(":", 1)[0] for ref in self._refs.values()}
         for cls in self._tools.values():
             declared = getattr(cls, "preload", ())
             if isinstance(declared, (tuple, list)):
                 modules.update(m for m in declared if isinstance(m, str))
-        return sorted(modules)
+        warm_ups = [
+            f"{self._refs[tool_id]}.warm_up"
+            for tool_id, cls in sorted(self._tools.items())
+            if inspect.getattr_static(cls, "warm_up") is not inspect.getattr_static(Tool, "warm_up")
+        ]
+        return sorted(modules) + warm_ups
 
     def capabilities(self) -> Capabilities:
         self._ensure()

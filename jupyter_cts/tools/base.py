@@ -120,6 +120,12 @@ class Tool(ABC):
     # template process, so a run does not pay for them. Importing the tool module stays light.
     preload: ClassVar[tuple[str, ...]] = ()
 
+    @classmethod  # noqa: B027 - optional: most tools have nothing to warm
+    def warm_up(cls) -> None:
+        """Called once in the engine's warm template process, after the imports, so that every run
+        forked from it starts warm: parse the data files most runs need, draw a throwaway figure.
+        Must be quick and must not write anything; an error is logged, never fatal."""
+
     @abstractmethod
     def run(self, inputs: list[Path], params: Any, ctx: ToolContext) -> dict[str, Any]:
         """Analyse ``inputs`` (already resolved and allowed) with validated ``params``."""

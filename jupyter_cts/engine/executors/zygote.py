@@ -67,10 +67,16 @@ def _become_subreaper() -> None:
 
 
 def _preload(modules: list[str]) -> list[str]:
+    """Import each module; call each ``module:attr.path`` (a tool's ``warm_up``). The failures."""
     failed = []
     for name in ["jupyter_cts.engine.child", "psutil", *modules]:
         try:
-            importlib.import_module(name)
+            module, _, attrs = name.partition(":")
+            target: Any = importlib.import_module(module)
+            if attrs:
+                for attr in attrs.split("."):
+                    target = getattr(target, attr)
+                target()
         except BaseException as exc:  # noqa: BLE001 - a broken plugin must not take the template down
             if isinstance(exc, KeyboardInterrupt):
                 raise

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -38,7 +38,24 @@ class SpeedPlot:
     duration_s: float
 
 
-def render_speed_timeline(plot: SpeedPlot, params: Any, path: Path) -> Path:
+def sample_plot() -> SpeedPlot:
+    """A tiny drive with one of everything the figure shows (warms a process up, see the tool)."""
+    t = np.linspace(0.0, 60.0, 61)
+    return SpeedPlot(
+        t_s=t,
+        mph=np.linspace(40.0, 60.0, 61).astype(np.float32),
+        target_windows=[(10.0, 20.0)],
+        engaged=[(15.0, 40.0)],
+        marker_windows=[(30.0, 35.0)],
+        segment_starts=[0.0, 30.0],
+        set_presses=[(15.0, 50.0)],
+        resume_presses=[(25.0, None)],
+        car="SUBARU_IMPREZA",
+        duration_s=60.0,
+    )
+
+
+def render_speed_timeline(plot: SpeedPlot, params: Any, path: Path | BinaryIO) -> Path | BinaryIO:
     import matplotlib
 
     matplotlib.use("Agg", force=True)

@@ -6,6 +6,7 @@ report.html, speed_timeline.png, CSV/JSON exports).
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Callable
 from functools import partial
@@ -156,6 +157,15 @@ class CruiseControlAnalyzer(SegmentedTool):
     input_kind = InputKind.LOG
     Params = CruiseControlParams
     preload = ("matplotlib.figure", "matplotlib.backends.backend_agg", "matplotlib.collections")
+
+    @classmethod
+    def warm_up(cls) -> None:
+        """Parse the default DBC and draw a small speed timeline in memory: a process's first
+        figure loads fonts and fills matplotlib's caches, which every run forked afterwards skips."""
+        from jupyter_cts.tools.cruise_control.plot import render_speed_timeline, sample_plot
+
+        load_dbc(DEFAULT_DBC)
+        render_speed_timeline(sample_plot(), CruiseControlParams.model_validate({}), io.BytesIO())
 
     def plan(self, inputs: list[Path], params: CruiseControlParams) -> Plan:
         segments = resolve_segments(inputs)
