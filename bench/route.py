@@ -135,8 +135,9 @@ def best_of(path: Path, mappers: dict[str, Any], repeat: int, out: Path) -> dict
 def speed(path: Path, repeat: int, with_dask: bool, out: Path) -> dict[str, tuple[float, float]]:
     """Serial and the local pool first, with no cluster running (idle Dask processes still tick);
     then the two LocalClusters, each contender with its own cluster."""
-    analyse(path, map_serial, out / "warm")  # imports, DBC cache, page cache: the template's state
-    freeze_inherited_objects()  # as the engine's template does before it forks runs
+    analyse_fresh(path, map_serial, out / "warm")  # the route in the page cache
+    CruiseControlAnalyzer.warm_up()  # then this process is what the engine's template is
+    freeze_inherited_objects()
     mappers: dict[str, Any] = {"serial": map_serial, "pool x1": PoolMapper(1), "pool x2": PoolMapper(2)}
     best = best_of(path, mappers, repeat, out)
     if not with_dask:
