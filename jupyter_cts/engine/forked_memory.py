@@ -17,10 +17,11 @@ write to far more pages than it used:
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import gc
 import logging
 import sys
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +43,25 @@ def freeze_inherited_objects() -> None:
 def keep_freed_memory() -> bool:
     """Make glibc keep freed memory for reuse instead of returning it to the kernel (see the module
     docstring). Inherited by the processes this one forks. False where there is no glibc."""
-    if not sys.platform.startswith("linux"):
+    mallopt = _mallopt()
+    if mallopt is None:
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # musl and other C libraries have no mallopt
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
     ok = bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)) and bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
     if not ok:
         log.debug("mallopt refused the run's memory settings")
     return ok
+
+
+@functools.cache
+def _mallopt() -> Any:
+    """glibc's ``mallopt``, looked up in the symbols already loaded (no library search: this runs
+    in every run process); None elsewhere (musl and other C libraries have none)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return None
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return mallopt
