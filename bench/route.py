@@ -5,7 +5,7 @@
 1. Speed. The cruise-control analyzer over the route with three segment mappers: serial (the
    baseline), the local executor's process pool with 1 and 2 processes, and a Dask cluster with 1
    and 2 worker processes (a ``distributed.LocalCluster``, one thread per worker, started with
-   ``MALLOC_MMAP_THRESHOLD_`` as the README recommends). Each timed run happens in a fresh process
+   the memory settings the README recommends). Each timed run happens in a fresh process
    forked from this warm one, set up as the engine sets up its template and its run processes
    (``jupyter_cts.engine.forked_memory``): a process that analysed the route before keeps a warm
    heap no real run starts with. Printed: wall time of the whole
@@ -155,8 +155,10 @@ def speed(path: Path, repeat: int, with_dask: bool, out: Path) -> dict[str, tupl
 # A LocalCluster kept in its own process: this process then runs no Dask threads and forks cleanly.
 HOST_CLUSTER = """
 import sys
+import dask
 from distributed import LocalCluster
 
+dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 1 << 30})
 cluster = LocalCluster(
     n_workers=int(sys.argv[1]), threads_per_worker=1, processes=True, dashboard_address=None
 )
@@ -169,8 +171,9 @@ cluster.close()
 @contextlib.contextmanager
 def dask_cluster(workers: int) -> Iterator[str]:
     """A ``distributed.LocalCluster`` of ``workers`` single-threaded worker processes; its address."""
-    # Dask's nanny sets MALLOC_TRIM_THRESHOLD_, which makes glibc map and unmap every large numpy
-    # temporary (far more CPU for this analysis) unless the mmap threshold is raised too.
+    # Workers as the README recommends: Dask's nanny sets MALLOC_TRIM_THRESHOLD_ low (the host
+    # raises it in the nanny's config), which makes glibc give memory back after every segment
+    # and map and unmap every large numpy temporary (far more CPU for this analysis).
     host = subprocess.Popen(
         [sys.executable, "-c", HOST_CLUSTER, str(workers)],
         env={**os.environ, MMAP_ENV: MMAP_THRESHOLD},
