@@ -6,6 +6,7 @@ marker windows and segment boundaries. Agg backend: no display, safe in a worker
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,12 @@ class SpeedPlot:
     resume_presses: list[tuple[float, float | None]]
     car: str | None
     duration_s: float
+
+    def decimated(self) -> SpeedPlot:
+        """The same plot with the speed line cut to what the figure can show (``decimate``): what
+        crosses to another process to be drawn."""
+        t, v = decimate(self.t_s, self.mph, BUCKETS)
+        return dataclasses.replace(self, t_s=t, mph=v)
 
 
 def sample_plot() -> SpeedPlot:

@@ -25,7 +25,7 @@ from jupyter_cts.tools.cruise_control.params import CruiseControlParams
 from jupyter_cts.tools.cruise_control.segment import SegmentPartial, analyze_segment
 from jupyter_cts.tools.exports import run_metadata, write_json, write_table
 from jupyter_cts.tools.segmented import Plan, SegmentedTool, SegmentTask, analyze_task
-from jupyter_cts.tools.side_by_side import side_by_side
+from jupyter_cts.tools.side_by_side import Helper, side_by_side
 
 log = logging.getLogger(__name__)
 
@@ -217,8 +217,14 @@ class CruiseControlAnalyzer(SegmentedTool):
 
     def run(self, inputs: list[Path], params: CruiseControlParams, ctx: ToolContext) -> dict[str, Any]:
         ctx.progress(0, "reading the input")
-        plan, joined = self._joined(inputs, params, ctx.progress, ctx)
-        return self._write(joined, plan, ctx)
+        # forked now, while this process is small: it draws the plot at the end (see ``_write``)
+        helper = Helper.start(local_cpus(ctx))
+        try:
+            plan, joined = self._joined(inputs, params, ctx.progress, ctx)
+            return self._write(joined, plan, ctx, helper)
+        finally:
+            if helper is not None:
+                helper.close()
 
     def combine(
         self, partials: list[SegmentPartial], plan: Plan, params: CruiseControlParams, ctx: ToolContext
@@ -281,12 +287,15 @@ class CruiseControlAnalyzer(SegmentedTool):
             )
         return analysis
 
-    def _write(self, joined: Joined, plan: Plan, ctx: ToolContext) -> dict[str, Any]:
+    def _write(
+        self, joined: Joined, plan: Plan, ctx: ToolContext, helper: Helper | None = None
+    ) -> dict[str, Any]:
         """Rank the bits and write every artifact; the result.
 
-        The plot needs only the joined tracks, so when the run has a second CPU it is drawn in a
-        forked copy while this process ranks the bits and writes the tables (the two slowest steps
-        after the segments); the report, which embeds both, comes last.
+        The plot needs only the joined tracks, so when the run has a second CPU it is drawn by the
+        run's helper process (forked when the run started) while this process ranks the bits and
+        writes the tables (the two slowest steps after the segments); the report, which embeds
+        both, comes last.
         """
         from jupyter_cts.tools.cruise_control.plot import render_speed_timeline
         from jupyter_cts.tools.cruise_control.report import render_report
@@ -310,10 +319,8 @@ class CruiseControlAnalyzer(SegmentedTool):
             write_tables(analysis, params, ctx, meta)
             ranked.append(analysis)
 
-        def figure() -> None:
-            render_speed_timeline(joined.speed_plot, params, png)
-
-        side_by_side(tables, figure, cpus=local_cpus(ctx))
+        figure = partial(render_speed_timeline, joined.speed_plot.decimated(), params, png)  # picklable
+        side_by_side(tables, figure, helper=helper)
         result = ranked[0].result
         ctx.progress(98, "writing the report")
         render_report(result, png, ctx.artifact("report.html"), candidates=ranked[0].candidates)
