@@ -261,7 +261,7 @@ def main() -> int:
                 target = analyses.first_run()
                 print(
                     f"api benchmark: {args.clients} clients polling every {args.interval:g} s "
-                    f"while {analyses.running()} analyses run"
+                    f"while {args.analyses} analyses keep running ({analyses.running()} at this moment)"
                 )
                 ours, base_line = measure(server, f"v1/runs/{target}", args, base)
                 q2r = queued_to_running(server, args.samples)
