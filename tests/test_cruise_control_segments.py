@@ -154,3 +154,14 @@ def test_the_first_file_is_read_once(route: Path, tmp_path: Path, monkeypatch: p
     paths = [str(p) for p in sorted(route.glob("*/rlog.zst"))]
     assert len(reads) == len(paths) == 3
     assert tool_module.READ_AHEAD.take(paths[0], params.salvage) is None  # nothing left held
+
+
+def test_rare_flip_times_survive_their_compact_form_whatever_the_gaps() -> None:
+    from jupyter_cts.tools.cruise_control.flips import _time_steps
+
+    t0 = 1_700_000_000_000_000_000
+    for times in ([t0, t0 + 5, t0 + 1_000_000_000], [t0 + 3, t0 + 10 * 1_000_000_000]):  # gap > 2**32 ns
+        t = np.array(times, np.int64)
+        steps = _time_steps(t, t0)
+        assert steps.dtype == (np.uint32 if np.diff(t).max() < 2**32 else np.int64)
+        assert (t0 + np.cumsum(steps, dtype=np.int64) == t).all()

@@ -14,6 +14,7 @@ Bits that flip rarely also keep their flip times, for the edge exports.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,9 +52,10 @@ class FlipSummary:
     first_t: np.ndarray  # int64 first frame of the key's (address, bus)
     sample_t: np.ndarray  # int64 sorted sample times of the cumulative counts
     cum_rows: np.ndarray  # int64 rows of ``keys`` that flip at all
-    # the cumulative counts (len(cum_rows) x len(sample_t)) as their non-zero steps, column by column:
-    # at sample j, cum_rows[step_row[i]] gained step_count[i] flips. Far smaller than the dense matrix.
-    step_col: np.ndarray
+    # the cumulative counts (len(cum_rows) x len(sample_t)) as their non-zero steps, sample by sample:
+    # the steps of samples 0..j are the first col_end[j]; step i says cum_rows[step_row[i]] gained
+    # step_count[i] flips. Far smaller than the dense matrix (and than a sample index per step).
+    col_end: np.ndarray
     step_row: np.ndarray
     step_count: np.ndarray
     frame_t0: int  # first frame of the segment
@@ -61,13 +63,20 @@ class FlipSummary:
     head_end_t: int  # counts are exact for any time up to here ...
     tail_start_t: int  # ... and from here on, besides the sample times
     rare_key: np.ndarray  # rows of ``keys`` (a narrow unsigned type)
-    rare_t: np.ndarray  # int64 flip times of rarely flipping keys
+    # flip times of rarely flipping keys, in time order, as the step from the one before (the first
+    # from ``frame_t0``): uint32 when every step fits, which halves the biggest array of a partial
+    rare_dt: np.ndarray
     rare_rise: np.ndarray  # bool
     rare_max: int = 256  # keys flipping at most this often keep their flip times
 
     @property
     def falls(self) -> np.ndarray:
         return self.toggles - self.rises
+
+    @functools.cached_property
+    def rare_t(self) -> np.ndarray:
+        """int64 flip times of the rarely flipping keys (``rare_key``), in time order."""
+        return self.frame_t0 + np.cumsum(self.rare_dt, dtype=_I64)
 
     @staticmethod
     def empty() -> FlipSummary:
@@ -122,7 +131,7 @@ class FlipSummary:
             order = todo[np.argsort(col[todo], kind="stable")]
             # steps are sorted by sample: those up to query q's sample end at ends[q], and each step
             # counts first for the first query whose sample is at or after its own
-            ends = np.searchsorted(self.step_col, col[order], side="right")
+            ends = self.col_end[col[order]]
             first_q = np.repeat(np.arange(order.size), np.diff(ends, prepend=0))
             used = int(ends[-1])
             nk = self.cum_rows.size
@@ -278,7 +287,7 @@ def summarize_flips(
         first_t=ts[starts][gi],
         sample_t=sample_t,
         cum_rows=cum_rows,
-        step_col=step_col[by_col].astype(_smallest(sample_t.size)),
+        col_end=np.searchsorted(step_col[by_col], np.arange(sample_t.size), side="right").astype(np.int64),
         step_row=step_row[by_col].astype(_smallest(cum_rows.size)),
         step_count=step_count[by_col].astype(_smallest(int(step_count.max(initial=0)) + 1)),
         frame_t0=frame_t0,
@@ -286,10 +295,16 @@ def summarize_flips(
         head_end_t=head_end,
         tail_start_t=tail_start,
         rare_key=rk[by_time].astype(_smallest(keys.size)),
-        rare_t=rt[by_time],
+        rare_dt=_time_steps(rt[by_time], frame_t0),
         rare_rise=rrise[by_time],
         rare_max=rare_max,
     )
+
+
+def _time_steps(t: np.ndarray, t0: int) -> np.ndarray:
+    """Sorted times as steps from ``t0`` and from each other (see ``FlipSummary.rare_dt``)."""
+    steps = np.diff(t, prepend=t0)
+    return steps.astype(np.uint32) if steps.size and steps.max() <= np.iinfo(np.uint32).max else steps
 
 
 def _smallest(limit: int) -> type:
