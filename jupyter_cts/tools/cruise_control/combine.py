@@ -51,7 +51,6 @@ class Analysis:
     """The result plus the full tables the artifacts need (too big or too raw for result.json)."""
 
     result: dict[str, Any]
-    plot: SpeedPlot
     candidate_columns: dict[str, list[Any]] = field(default_factory=dict)
     edges: list[dict[str, Any]] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
@@ -106,10 +105,9 @@ class Joined:
     def speed_at(self, t: np.ndarray) -> np.ndarray:
         return _speed_at(self.speed_t, self.speed, t)
 
-    @functools.cached_property
+    @property
     def speed_plot(self) -> SpeedPlot:
-        """What ``speed_timeline.png`` shows, in seconds: all of it known before any bit is counted
-        (built once, whether the figure or the result asks first)."""
+        """What ``speed_timeline.png`` shows, in seconds: all of it known before any bit is counted."""
 
         def pressed(key: str) -> list[tuple[float, float | None]]:
             return [(p["t_s"], p["speed_mph"]) for p in self.buttons[key]]
@@ -453,7 +451,7 @@ def rank_bits(j: Joined) -> Analysis:
             "input_files": [{"path": p.path, "sha256": p.sha256} for p in parts],
         },
     }
-    analysis = Analysis(result, j.speed_plot, columns, edge_rows)
+    analysis = Analysis(result, columns, edge_rows)
     analysis.timeline = _timeline(analysis.result, segments, speed_at)
     return analysis
 
