@@ -231,6 +231,8 @@ def test_the_segments_run_on_the_cluster_workers_and_progress_counts_them(
     result = dask_engine.get_result(run.run_id)
     assert [s["index"] for s in result["segments"]] == list(range(6)), "partials come back in segment order"
     assert {s["pid"] for s in result["segments"]} == set(cluster.worker_pids().values())
+    # the segments ran elsewhere; what the run does here afterwards gets the run's share of this machine
+    assert result["local_cpus"] == os.cpu_count()
     counts = [m for m in seen if m.startswith("segments done")]
     done = [int(m.split()[2]) for m in counts]
     assert counts and all(m.endswith(" of 6") for m in counts)

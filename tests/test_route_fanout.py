@@ -29,7 +29,7 @@ from jupyter_cts.engine.models import RunStatus  # noqa: E402
 from jupyter_cts.logs.source import resolve_segments  # noqa: E402
 from jupyter_cts.registry import ToolRegistry  # noqa: E402
 from jupyter_cts.synth import Press, Scenario, preset, write_route  # noqa: E402
-from jupyter_cts.tools.base import DirectoryContext, ToolContext, ToolParams  # noqa: E402
+from jupyter_cts.tools.base import DirectoryContext, ToolContext, ToolParams, local_cpus  # noqa: E402
 from jupyter_cts.tools.cruise_control import CruiseControlAnalyzer, CruiseControlParams  # noqa: E402
 from jupyter_cts.tools.segmented import Plan, SegmentedTool, SegmentTask  # noqa: E402
 
@@ -72,7 +72,7 @@ class SegmentProbe(SegmentedTool):
     def combine(
         self, partials: list[Any], plan: Plan, params: ProbeParams, ctx: ToolContext
     ) -> dict[str, Any]:
-        return {"run_pid": plan.shared["run_pid"], "segments": partials}
+        return {"run_pid": plan.shared["run_pid"], "segments": partials, "local_cpus": local_cpus(ctx)}
 
 
 class Routes:
@@ -182,6 +182,7 @@ def test_the_segments_are_analysed_by_several_processes_of_the_run_not_by_the_ru
     pids = {s["pid"] for s in result["segments"]}
     assert result["run_pid"] not in pids
     assert len(pids) == min(os.cpu_count() or 1, 6)
+    assert result["local_cpus"] == os.cpu_count(), "the tool is told the pool's size"
     # what the segment processes log reaches the run's log
     logged = " ".join(r.message for r in engine.get_logs(run.run_id))
     for pid in pids:

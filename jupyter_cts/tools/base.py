@@ -95,7 +95,8 @@ def local_cpus(ctx: ToolContext) -> int:
 
 
 def mapper_cpus(mapper: SegmentMapper[Any, Any] | None) -> int:
-    """The local CPUs a segment mapper uses: a process pool's size, else 1 (serial, or remote workers)."""
+    """The CPUs of this machine a run with ``mapper`` may keep busy: a process pool's size, a Dask
+    run's share of the server (its segments run elsewhere, the rest here), else 1 (serial)."""
     return max(1, int(getattr(mapper, "local_cpus", 1)))
 
 

@@ -37,7 +37,7 @@ import jupyter_cts
 from jupyter_cts.engine.config import EngineConfig
 from jupyter_cts.engine.executors.base import ExecutorSink, Job
 from jupyter_cts.engine.executors.local import LocalExecutor
-from jupyter_cts.engine.fanout import OrderedResults, describe_item, item_path
+from jupyter_cts.engine.fanout import OrderedResults, describe_item, item_path, local_workers
 from jupyter_cts.errors import ClusterError
 from jupyter_cts.tools.base import OnDone
 
@@ -69,12 +69,19 @@ class DaskExecutor(LocalExecutor):
         super().start([*preload, "distributed"])
 
     def segment_mapper(self, job: Job) -> dict[str, Any]:
+        """The cluster for the segments; the run's share of this machine's CPUs for what the run does
+        here after them (combine, artifacts: a tool may draw a plot beside its tables)."""
         assert self.config.dask_scheduler_address is not None
-        return dask_spec(self.config.dask_scheduler_address)
+        with self._lock:
+            return dask_spec(self.config.dask_scheduler_address, local_cpus=local_workers(len(self._runs)))
 
 
 def dask_spec(
-    address: str, *, connect_timeout_s: float = CONNECT_TIMEOUT_S, worker_wait_s: float = WORKER_WAIT_S
+    address: str,
+    *,
+    connect_timeout_s: float = CONNECT_TIMEOUT_S,
+    worker_wait_s: float = WORKER_WAIT_S,
+    local_cpus: int = 1,
 ) -> dict[str, Any]:
     """The job's description of a :class:`DaskMapper` (plain JSON: it travels in the job)."""
     return {
@@ -82,17 +89,24 @@ def dask_spec(
         "address": address,
         "connect_timeout_s": connect_timeout_s,
         "worker_wait_s": worker_wait_s,
+        "local_cpus": max(1, int(local_cpus)),
     }
 
 
 @dataclass
 class DaskMapper:
-    """A segment mapper (see :mod:`jupyter_cts.engine.fanout`) that runs items on a Dask cluster."""
+    """A segment mapper (see :mod:`jupyter_cts.engine.fanout`) that runs items on a Dask cluster.
+
+    ``local_cpus`` is not about the cluster: it is how many CPUs of the run's own machine the tool
+    may keep busy once the segments are back (``tools.base.local_cpus``), the same share of the
+    server a local run gets. The segments themselves use none of them.
+    """
 
     address: str
     run_id: str = ""
     connect_timeout_s: float = CONNECT_TIMEOUT_S
     worker_wait_s: float = WORKER_WAIT_S
+    local_cpus: int = 1
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any], run_id: str = "") -> DaskMapper:
@@ -101,6 +115,7 @@ class DaskMapper:
             run_id=run_id,
             connect_timeout_s=float(spec.get("connect_timeout_s", CONNECT_TIMEOUT_S)),
             worker_wait_s=float(spec.get("worker_wait_s", WORKER_WAIT_S)),
+            local_cpus=int(spec.get("local_cpus", 1)),
         )
 
     def __call__(
