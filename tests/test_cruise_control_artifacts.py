@@ -303,9 +303,14 @@ def test_table_exports_are_what_the_plain_encoders_write(tmp_path: Path) -> None
         {"t_s": np.float64(2.5), "n": np.int64(7), "label": "", "flag": None, "nested": [{"b": None}]},
         {"t_s": float("inf"), "n": -1, "label": "a,b", "flag": True, "nested": (1, "x"), "extra": 9},
     ]
+    # columns of plain floats take a faster path, unless one holds NaN or infinity (or sums past one)
+    floats = [
+        {"t_s": 1e308, "n": 0.5, "label": 1.0, "flag": -0.0, "nested": 1.0, "odd {key}": 2.0},
+        {"t_s": 1e308, "n": 1, "label": float("nan"), "flag": float("-inf"), "nested": None},
+    ]
     meta = {"run_id": "r", "params": {"x": 1.5, "y": None}}
-    for some in (table, table[:1], []):
-        out = tmp_path / str(len(some))
+    for some in (table, table[:1], [], floats, floats[:1]):
+        out = tmp_path / f"{len(some)}-{some is floats or some == floats[:1]}"
         write_table(DirectoryContext(out), "t", columns, some, meta, as_csv=True, as_json=True)
         payload = {
             "metadata": meta,

@@ -66,8 +66,10 @@ def write_json(ctx: ToolContext, name: str, payload: Any) -> Path:
     return path
 
 
-# Cells of these types go to a CSV writer and the JSON encoder as they are (csv writes None as "").
+# Cells of these types go to a CSV writer and the JSON encoder as they are (csv writes None as "");
+# floats too, once a column is known to hold no NaN or infinity.
 _PLAIN = frozenset({int, str, bool, type(None)})
+_SCALARS = _PLAIN | {float}
 CSV_CHUNK_ROWS = 10_000  # rows turned into columns at a time: a generator of rows stays a stream
 
 
@@ -87,9 +89,18 @@ def _columns(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[lis
 
 
 def _csv_column(values: list[Any]) -> list[Any]:
-    if set(map(type, values)) <= _PLAIN:
+    kinds = set(map(type, values))
+    if kinds <= _PLAIN or (kinds <= _SCALARS and _finite([v for v in values if type(v) is float])):
         return values
     return [_cell(v) for v in values]
+
+
+def _finite(floats: list[float]) -> bool:
+    """No NaN or infinity among ``floats`` (one C-level sum instead of a check per value)."""
+    try:
+        return math.isfinite(math.fsum(floats))
+    except (OverflowError, ValueError):  # an infinity, or a sum too large for a float
+        return False
 
 
 def write_csv(
@@ -121,13 +132,21 @@ def write_csv(
 
 def _json_values(values: list[Any], indent: str) -> list[str]:
     """Each value as ``json.dumps(jsonable(...), indent=2)`` writes it ``indent`` deep."""
-    if not set(map(type, values)) <= _PLAIN:
-        values = [jsonable(v) for v in values]
-    if set(map(type, values)) <= _PLAIN | {float}:
-        # the whole column through the C encoder: an ASCII encoding has no raw newline of its own,
-        # so newlines can separate the items
-        return json.dumps(values, separators=("\n", ": "), allow_nan=False)[1:-1].split("\n")
+    if set(map(type, values)) <= _SCALARS:
+        try:
+            return _one_per_line(values)
+        except ValueError:  # NaN or infinity, which jsonable makes null
+            pass
+    values = [jsonable(v) for v in values]
+    if set(map(type, values)) <= _SCALARS:
+        return _one_per_line(values)
     return [json.dumps(v, indent=2, allow_nan=False).replace("\n", "\n" + indent) for v in values]
+
+
+def _one_per_line(values: list[Any]) -> list[str]:
+    """Scalars, each as the encoder writes it: the whole column through the C encoder (an ASCII
+    encoding has no raw newline of its own, so newlines can separate the items)."""
+    return json.dumps(values, separators=("\n", ": "), allow_nan=False)[1:-1].split("\n")
 
 
 def table_json(meta: dict[str, Any], columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> str:
