@@ -12,10 +12,11 @@
    run (plan, segments, combine, artifacts) and of the segment phase alone (what the workers share),
    and the 2-worker speedup over 1 worker. A Dask run has this machine's CPUs for its own work
    after the segments, as the engine gives it the run's share of the server. Target: at least
-   1.7x on 2 idle cores. Timings are the best of ``--repeat`` runs, interleaved so a busy machine
-   slows every contender; the load average is printed, and the speedup 2 pure busy-loop processes
-   get at the same time (2.0x on 2 idle cores): other work on the machine takes cores from the
-   workers.
+   1.7x on 2 idle cores. Timings are the best of ``--repeat`` rounds, each round running every
+   contender once, back to back, so a busy machine slows every contender; the median of the
+   rounds' own 2-vs-1 ratios is printed too (less swayed by a machine whose speed drifts). The
+   load average is printed, and the speedup 2 pure busy-loop processes get at the same time (2.0x
+   on 2 idle cores): other work on the machine takes cores from the workers.
 2. Memory. A fresh process plays the server: an ``ExecutionEngine`` runs the analyzer on a route of
    N segments (N = 10 and --segments) and reports its own peak RSS and the run process's. Target:
    the server's peak is flat in N (its runs hold the partials, not the server).
@@ -31,6 +32,7 @@ import json
 import multiprocessing
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -123,27 +125,28 @@ def cpu_ceiling(repeat: int) -> float:
     return one / two
 
 
-def best_of(path: Path, mappers: dict[str, Any], repeat: int, out: Path) -> dict[str, tuple[float, float]]:
-    """The fastest (whole run, segment phase) of ``repeat`` rounds, the contenders interleaved."""
-    best: dict[str, tuple[float, float]] = {}
+Rounds = dict[str, list[tuple[float, float]]]  # contender -> (whole run, segment phase) per round
+
+
+def rounds_of(path: Path, mappers: dict[str, Any], repeat: int, out: Path) -> Rounds:
+    """``repeat`` rounds, each running every contender once, back to back (interleaved)."""
+    times: Rounds = {name: [] for name in mappers}
     for _ in range(repeat):
         for name, mapper in mappers.items():
-            wall, phase = analyse_fresh(path, mapper, out / name.replace(" ", "-"))
-            if name not in best or wall < best[name][0]:
-                best[name] = (wall, phase)
-    return best
+            times[name].append(analyse_fresh(path, mapper, out / name.replace(" ", "-")))
+    return times
 
 
-def speed(path: Path, repeat: int, with_dask: bool, out: Path) -> dict[str, tuple[float, float]]:
+def speed(path: Path, repeat: int, with_dask: bool, out: Path) -> Rounds:
     """Serial and the local pool first, with no cluster running (idle Dask processes still tick);
     then the two LocalClusters, each contender with its own cluster."""
     analyse_fresh(path, map_serial, out / "warm")  # the route in the page cache
     CruiseControlAnalyzer.warm_up()  # then this process is what the engine's template is
     freeze_inherited_objects()
     mappers: dict[str, Any] = {"serial": map_serial, "pool x1": PoolMapper(1), "pool x2": PoolMapper(2)}
-    best = best_of(path, mappers, repeat, out)
+    times = rounds_of(path, mappers, repeat, out)
     if not with_dask:
-        return best
+        return times
     from jupyter_cts.engine.executors.dask import DaskMapper
 
     with contextlib.ExitStack() as stack:
@@ -153,8 +156,8 @@ def speed(path: Path, repeat: int, with_dask: bool, out: Path) -> dict[str, tupl
             )
             for n in (1, 2)
         }
-        best.update(best_of(path, dask_mappers, repeat, out))
-    return best
+        times.update(rounds_of(path, dask_mappers, repeat, out))
+    return times
 
 
 # A LocalCluster kept in its own process: this process then runs no Dask threads and forks cleanly.
@@ -261,7 +264,8 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     ceiling = cpu_ceiling(args.repeat)
     with tempfile.TemporaryDirectory() as out:
-        best = speed(big, args.repeat, not args.skip_dask, Path(out))
+        times = speed(big, args.repeat, not args.skip_dask, Path(out))
+    best = {name: min(runs) for name, runs in times.items()}  # the fastest whole run, and its phase
     ceiling = max(ceiling, cpu_ceiling(args.repeat))
     print(f"\n{args.segments}-segment route, best of {args.repeat}: whole run / segment phase (s)")
     load_after = os.getloadavg()[0]
@@ -282,6 +286,16 @@ def main() -> None:
                 f"  {kind}: 2 workers vs 1: {one[1] / two[1]:.2f}x segment phase (target >= 1.7x: {ok}), "
                 f"{one[0] / two[0]:.2f}x whole run (at most {bound:.2f}x with the serial part); "
                 f"2 workers vs serial {best['serial'][0] / two[0]:.2f}x whole run"
+            )
+            # the same, round by round: a machine that slows down for a while slows both alike
+            paired = [
+                (a[1] / b[1], a[0] / b[0])
+                for a, b in zip(times[f"{kind} x1"], times[f"{kind} x2"], strict=True)
+            ]
+            print(
+                f"        median of the {len(paired)} rounds (x1 and x2 back to back): "
+                f"{statistics.median(p[0] for p in paired):.2f}x segment phase, "
+                f"{statistics.median(p[1] for p in paired):.2f}x whole run"
             )
 
     mem = memory({10: small, args.segments: big})
