@@ -13,8 +13,9 @@
    and the 2-worker speedup over 1 worker. A Dask run has this machine's CPUs for its own work
    after the segments, as the engine gives it the run's share of the server. Target: at least
    1.7x on 2 idle cores. Timings are the best of ``--repeat`` rounds, each round running every
-   contender once, back to back, so a busy machine slows every contender; the median of the
-   rounds' own 2-vs-1 ratios is printed too (less swayed by a machine whose speed drifts). The
+   contender once, back to back, so a busy machine slows every contender (each round starts each
+   LocalCluster afresh and warms it with an untimed run: one cluster up at a time); the median of
+   the rounds' own 2-vs-1 ratios is printed too (less swayed by a machine whose speed drifts). The
    load average is printed, and the speedup 2 pure busy-loop processes get at the same time (2.0x
    on 2 idle cores): other work on the machine takes cores from the workers.
 2. Memory. A fresh process plays the server: an ``ExecutionEngine`` runs the analyzer on a route of
@@ -139,24 +140,31 @@ def rounds_of(path: Path, mappers: dict[str, Any], repeat: int, out: Path) -> Ro
 
 def speed(path: Path, repeat: int, with_dask: bool, out: Path) -> Rounds:
     """Serial and the local pool first, with no cluster running (idle Dask processes still tick);
-    then the two LocalClusters, each contender with its own cluster."""
+    then the LocalClusters (:func:`dask_rounds`)."""
     analyse_fresh(path, map_serial, out / "warm")  # the route in the page cache
     CruiseControlAnalyzer.warm_up()  # then this process is what the engine's template is
     freeze_inherited_objects()
     mappers: dict[str, Any] = {"serial": map_serial, "pool x1": PoolMapper(1), "pool x2": PoolMapper(2)}
     times = rounds_of(path, mappers, repeat, out)
-    if not with_dask:
-        return times
+    if with_dask:
+        times.update(dask_rounds(path, repeat, out))
+    return times
+
+
+def dask_rounds(path: Path, repeat: int, out: Path) -> Rounds:
+    """Rounds of a 1-worker and a 2-worker LocalCluster, one cluster up at a time (an idle one
+    still ticks), each started for its run and warmed by one untimed run (its workers import the
+    tool then)."""
     from jupyter_cts.engine.executors.dask import DaskMapper
 
-    with contextlib.ExitStack() as stack:
-        dask_mappers = {
-            f"dask x{n}": DaskMapper(
-                stack.enter_context(dask_cluster(n)), run_id=f"bench{n}", local_cpus=local_workers(1)
-            )
-            for n in (1, 2)
-        }
-        times.update(rounds_of(path, dask_mappers, repeat, out))
+    times: Rounds = {"dask x1": [], "dask x2": []}
+    for _ in range(repeat):
+        for n in (1, 2):
+            with dask_cluster(n) as address:
+                # the run's share of this machine for its own work, as the engine gives a dask run
+                mapper = DaskMapper(address, run_id=f"bench{n}", local_cpus=local_workers(1))
+                analyse_fresh(path, mapper, out / "dask-warm")
+                times[f"dask x{n}"].append(analyse_fresh(path, mapper, out / f"dask-x{n}"))
     return times
 
 
