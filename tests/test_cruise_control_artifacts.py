@@ -323,6 +323,29 @@ def test_table_exports_are_what_the_plain_encoders_write(tmp_path: Path) -> None
         assert json.loads((out / "t.csv.meta.json").read_text())["rows"] == len(some)
 
 
+def test_a_prepared_figure_gives_the_same_png_as_one_drawn_from_scratch(
+    demo: tuple[Path, Path, dict],
+) -> None:
+    """The helper prepares the figure while the run reads its input; the pixels must not change."""
+    import io
+
+    from jupyter_cts.tools.cruise_control.plot import prepare_figure, render_speed_timeline
+
+    log, _, _ = demo
+    plan, joined = CruiseControlAnalyzer()._joined([log], CruiseControlParams(), None, None)
+    plot = joined.speed_plot.decimated()
+
+    def png(params: CruiseControlParams, prepared: Any = None) -> bytes:
+        out = io.BytesIO()
+        render_speed_timeline(plot, params, out, prepared)
+        return out.getvalue()
+
+    usual, narrow = CruiseControlParams(), CruiseControlParams(speed_min=30, speed_max=35)
+    assert png(usual, prepare_figure(usual)) == png(usual)
+    assert png(narrow, prepare_figure(narrow)) == png(narrow) != png(usual)
+    assert png(narrow, prepare_figure(usual)) == png(narrow)  # prepared for another band: not used
+
+
 def test_the_plot_keeps_every_peak_of_a_long_drive() -> None:
     """A long route's speed line is thinned for drawing, by the extremes of each run of samples."""
     import numpy as np

@@ -87,6 +87,44 @@ def test_an_unused_helper_exits_when_closed() -> None:
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
+def _ready(out: Path) -> str:
+    out.write_text(f"prepared in {os.getpid()} at {time.monotonic()}")
+    return "ready"
+
+
+def _record(out: Path, prepared: str | None = None) -> None:
+    out.write_text(f"{prepared} in {os.getpid()} at {time.monotonic()}")
+
+
+def _not_ready() -> str:
+    raise OSError("no fonts")
+
+
+def test_a_helper_prepares_at_once_and_its_work_gets_what_it_prepared(tmp_path: Path) -> None:
+    prepared, work = tmp_path / "prepared", tmp_path / "work"
+    helper = Helper.start(2, prepare=partial(_ready, prepared))
+    time.sleep(0.5)  # the caller busy with something else: the helper gets ready meanwhile
+    sent = time.monotonic()
+    side_by_side(lambda: None, partial(_record, work), helper=helper)
+    ready_pid, ready_at = prepared.read_text().removeprefix("prepared in ").split(" at ")
+    got, work_pid, _ = work.read_text().replace(" in ", " at ").split(" at ")
+    assert got == "ready" and work_pid == ready_pid != str(os.getpid())
+    assert float(ready_at) < sent  # prepared before the work was sent, not after
+
+
+def test_a_helper_that_cannot_get_ready_still_does_the_work_from_scratch(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    side_by_side(lambda: None, partial(_record, work), helper=Helper.start(2, prepare=_not_ready))
+    got, pid = work.read_text().split(" at ")[0].split(" in ")
+    assert got == "None" and pid != str(os.getpid())  # in the helper, with nothing prepared
+
+
+def test_work_done_here_gets_nothing_prepared(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    side_by_side(lambda: None, partial(_record, work), helper=Helper.start(1, prepare=_not_ready))
+    assert work.read_text().startswith(f"None in {os.getpid()} ")
+
+
 def test_contexts_report_their_mappers_cpus(tmp_path: Path) -> None:
     assert local_cpus(DirectoryContext(tmp_path / "a")) == 1
     assert local_cpus(DirectoryContext(tmp_path / "b", mapper=map_serial)) == 1

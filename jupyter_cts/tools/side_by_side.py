@@ -6,6 +6,11 @@ Once a route's segments are combined, what is left (the plot and the report, the
 run started, while ``here`` runs in the caller. With one CPU, or where fork does not exist, both
 run here, one after the other.
 
+A helper can also get ready while it waits: ``Helper.start(cpus, prepare=...)`` runs ``prepare()``
+in the helper as soon as it is forked (the run is still reading its input then, and the second CPU
+is idle), and the work it is later sent is called with what ``prepare`` returned. Run here instead,
+the work is called with no argument, so it must be able to start from scratch.
+
 Nothing is lost if the helper fails: whatever it did not finish is done here afterwards, so an
 error is raised from the caller's own process with its own traceback.
 """
@@ -40,14 +45,17 @@ class Helper:
         self._used = False
 
     @classmethod
-    def start(cls, cpus: int) -> Helper | None:
-        """A helper when the run may use a second CPU here (``cpus >= 2``) and can fork; else None."""
+    def start(cls, cpus: int, prepare: Callable[[], Any] | None = None) -> Helper | None:
+        """A helper when the run may use a second CPU here (``cpus >= 2``) and can fork; else None.
+
+        ``prepare`` (not pickled: the helper is a fork) runs in the helper at once; its result is
+        handed to the work the helper is sent (see the module docstring)."""
         if cpus < 2 or not hasattr(os, "fork") or sys.platform == "darwin":
             return None
         fork = multiprocessing.get_context("fork")
         try:
             ours, theirs = fork.Pipe()
-            process = fork.Process(target=_serve, args=(theirs,), name="cts-beside", daemon=True)
+            process = fork.Process(target=_serve, args=(theirs, prepare), name="cts-beside", daemon=True)
             process.start()
         except OSError as err:  # no memory or no process slots: everything runs in the caller
             log.debug("could not fork a helper (%s)", err)
@@ -55,7 +63,7 @@ class Helper:
         theirs.close()
         return cls(process, ours)
 
-    def submit(self, fn: Callable[[], Any]) -> bool:
+    def submit(self, fn: Callable[..., Any]) -> bool:
         """Send ``fn`` to the helper; False if it cannot take it (used, gone, or ``fn`` not picklable)."""
         if self._used:
             return False
@@ -85,7 +93,13 @@ class Helper:
         self._process.join()
 
 
-def _serve(conn: Connection) -> None:
+def _serve(conn: Connection, prepare: Callable[[], Any] | None) -> None:
+    prepared = None
+    if prepare is not None:
+        try:
+            prepared = prepare()
+        except Exception as err:  # noqa: BLE001 - the work then starts from scratch, as it would here
+            log.debug("the helper could not get ready (%s)", err)
     try:
         fn = conn.recv()
     except EOFError:
@@ -93,16 +107,17 @@ def _serve(conn: Connection) -> None:
     if fn is None:
         return
     try:
-        fn()
+        fn() if prepared is None else fn(prepared)
     except BaseException:  # noqa: BLE001 - redone (and raised) in the run process
         conn.send(False)
         return
     conn.send(True)
 
 
-def side_by_side(here: Callable[[], Any], beside: Callable[[], Any], *, helper: Helper | None) -> None:
-    """``here()`` in the caller and ``beside()`` in ``helper`` at the same time; without a helper, or
-    if it fails, ``beside()`` runs here afterwards. Both done when this returns."""
+def side_by_side(here: Callable[[], Any], beside: Callable[..., Any], *, helper: Helper | None) -> None:
+    """``here()`` in the caller and ``beside`` in ``helper`` at the same time (given what the helper
+    prepared, if anything); without a helper, or if it fails, ``beside()`` runs here afterwards.
+    Both done when this returns."""
     if helper is None or not helper.submit(beside):
         here()
         beside()

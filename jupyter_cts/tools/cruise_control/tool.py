@@ -216,9 +216,12 @@ class CruiseControlAnalyzer(SegmentedTool):
         return plan, self._ranked(joined, plan)
 
     def run(self, inputs: list[Path], params: CruiseControlParams, ctx: ToolContext) -> dict[str, Any]:
+        from jupyter_cts.tools.cruise_control.plot import prepare_figure
+
         ctx.progress(0, "reading the input")
-        # forked now, while this process is small: it draws the plot at the end (see ``_write``)
-        helper = Helper.start(local_cpus(ctx))
+        # forked now, while this process is small: it draws the plot at the end (see ``_write``),
+        # on a figure it prepares while this process reads the first file
+        helper = Helper.start(local_cpus(ctx), prepare=partial(prepare_figure, params))
         try:
             plan, joined = self._joined(inputs, params, ctx.progress, ctx)
             return self._write(joined, plan, ctx, helper)
@@ -293,9 +296,9 @@ class CruiseControlAnalyzer(SegmentedTool):
         """Rank the bits and write every artifact; the result.
 
         The plot needs only the joined tracks, so when the run has a second CPU it is drawn by the
-        run's helper process (forked when the run started) while this process ranks the bits and
-        writes the tables (the two slowest steps after the segments); the report, which embeds
-        both, comes last.
+        run's helper process (forked when the run started, its figure prepared since) while this
+        process ranks the bits and writes the tables (the two slowest steps after the segments);
+        the report, which embeds both, comes last.
         """
         from jupyter_cts.tools.cruise_control.plot import render_speed_timeline
         from jupyter_cts.tools.cruise_control.report import render_report
