@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def jsonable(value: Any) -> Any:
@@ -45,24 +48,31 @@ def _key(key: Any) -> str:
     return json.dumps(key) if key is None or isinstance(key, bool) else str(key)
 
 
-def dumps_any(value: Any) -> str:
-    """``dumps(jsonable(value))``, without walking a value that is plain JSON already.
+def encode_plain(encode: Callable[[Any], T], value: Any) -> T:
+    """``encode(jsonable(value))``, without walking a value that is plain JSON already.
 
-    The C encoder refuses whatever ``jsonable`` would change (numpy values, NaN, paths, dates), so
-    trying it first is far cheaper than converting a large result that needs nothing.
+    ``encode`` must refuse what is not strict JSON (the C encoder with ``allow_nan=False`` refuses
+    whatever ``jsonable`` would change: numpy values, NaN, paths, dates), so trying it first is far
+    cheaper than converting a large value that needs nothing.
     """
     try:
-        return dumps(value)
+        return encode(value)
     except (TypeError, ValueError):
-        return dumps(jsonable(value))
+        return encode(jsonable(value))
+
+
+def dumps_any(value: Any) -> str:
+    """``dumps(jsonable(value))`` (see :func:`encode_plain`)."""
+    return encode_plain(dumps, value)
 
 
 def compact_any(value: Any) -> str:
     """``value`` as one line of compact plain JSON (``jsonable`` applied only when needed)."""
-    try:
-        return json.dumps(value, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError):
-        return json.dumps(jsonable(value), allow_nan=False, separators=(",", ":"))
+    return encode_plain(_compact, value)
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, allow_nan=False, separators=(",", ":"))
 
 
 def dumps(value: Any) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from jupyter_cts.jsonable import compact_any, dumps_any, jsonable
+from jupyter_cts.jsonable import compact_any, dumps_any, encode_plain, jsonable
 from jupyter_cts.tools.base import Tool, ToolContext
 
 
@@ -133,10 +133,7 @@ def write_csv(
 def _json_values(values: list[Any], indent: str) -> list[str]:
     """Each value as ``json.dumps(jsonable(...), indent=2)`` writes it ``indent`` deep."""
     if set(map(type, values)) <= _SCALARS:
-        try:
-            return _one_per_line(values)
-        except ValueError:  # NaN or infinity, which jsonable makes null
-            pass
+        return encode_plain(_one_per_line, values)  # converted only for a NaN or an infinity
     values = [jsonable(v) for v in values]
     if set(map(type, values)) <= _SCALARS:
         return _one_per_line(values)
